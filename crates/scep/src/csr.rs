@@ -1,0 +1,261 @@
+//! PKCS#10 certification requests as SCEP clients send them: challengePassword in any
+//! string type, several extensionRequest attributes, Windows validity attributes.
+
+use core::fmt;
+
+use const_oid::AssociatedOid;
+use der::{
+    Any, AnyRef, Decode, Encode, Sequence, Tag, Tagged,
+    asn1::{BitStringRef, Ia5String, PrintableString, Utf8StringRef},
+};
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use x509_cert::{
+    ext::{
+        Extension,
+        pkix::{KeyUsage, SubjectAltName},
+    },
+    name::Name,
+    request::CertReqInfo,
+};
+use zeroize::Zeroizing;
+
+use crate::attr::oid;
+use crate::crypto;
+use crate::error::{Error, Result};
+
+/// A challenge password. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Challenge(Zeroizing<String>);
+
+impl Challenge {
+    /// Wrap a password.
+    pub fn new(s: impl Into<String>) -> Self {
+        Challenge(Zeroizing::new(s.into()))
+    }
+    /// The password itself, for hashing or comparison.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Challenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Challenge(<redacted>)")
+    }
+}
+
+/// The validity a Windows client asks for with ValidityPeriod/ValidityPeriodUnits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestedValidity {
+    /// Requested validity in seconds.
+    pub seconds: u64,
+}
+
+#[derive(Sequence)]
+struct RawCertReq<'a> {
+    info: AnyRef<'a>,
+    algorithm: AlgorithmIdentifierOwned,
+    signature: BitStringRef<'a>,
+}
+
+/// A parsed certification request whose self-signature has been checked.
+#[derive(Clone, Debug)]
+pub struct Csr {
+    der: Vec<u8>,
+    info: CertReqInfo,
+    challenge: Option<Challenge>,
+    extensions: Vec<Extension>,
+    validity: Option<RequestedValidity>,
+}
+
+impl Csr {
+    /// Parse a DER CSR and verify its signature with its own key. Bytes that do not
+    /// decode give [`Error::Asn1`]; a readable CSR with a bad signature gives
+    /// [`Error::BadRequest`].
+    pub fn from_der(der: &[u8]) -> Result<Self> {
+        let raw = RawCertReq::from_der(der)?;
+        // Verify over the bytes as sent, not a re-encoding.
+        let info_der = raw.info.to_der()?;
+        let info = CertReqInfo::from_der(&info_der)?;
+        crypto::verify(
+            &info.public_key,
+            &raw.algorithm.oid,
+            None,
+            &info_der,
+            raw.signature.raw_bytes(),
+        )
+        .map_err(|e| match e {
+            Error::UnsupportedAlgorithm(s) => Error::UnsupportedAlgorithm(s),
+            _ => Error::BadRequest("the CSR signature does not verify".into()),
+        })?;
+
+        let mut challenge = None;
+        let mut extensions: Vec<Extension> = Vec::new();
+        let mut period: Option<String> = None;
+        let mut units: Option<u64> = None;
+        for attr in info.attributes.iter() {
+            for value in attr.values.iter() {
+                match attr.oid {
+                    oid::CHALLENGE_PASSWORD if challenge.is_none() => {
+                        challenge =
+                            Some(Challenge::new(decode_string(value).ok_or_else(|| {
+                                Error::BadRequest(
+                                    "the challengePassword is not a readable string".into(),
+                                )
+                            })?));
+                    }
+                    oid::EXTENSION_REQUEST => {
+                        // Several extensionRequest attributes occur in the field: merge them,
+                        // the first occurrence of an extension wins.
+                        let exts: Vec<Extension> = value.decode_as().map_err(|_| {
+                            Error::BadRequest("an extensionRequest does not decode".into())
+                        })?;
+                        for e in exts {
+                            if !extensions.iter().any(|x| x.extn_id == e.extn_id) {
+                                extensions.push(e);
+                            }
+                        }
+                    }
+                    oid::MS_VALIDITY_PERIOD => period = decode_string(value),
+                    oid::MS_VALIDITY_PERIOD_UNITS => {
+                        units = value
+                            .decode_as::<u64>()
+                            .ok()
+                            .or_else(|| decode_string(value).and_then(|s| s.trim().parse().ok()))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let validity = match (period.as_deref().map(str::trim), units) {
+            (Some(p), Some(n)) => {
+                let unit: u64 = match p.to_ascii_lowercase().as_str() {
+                    "seconds" => 1,
+                    "minutes" => 60,
+                    "hours" => 3600,
+                    "days" => 86_400,
+                    "weeks" => 7 * 86_400,
+                    "months" => 30 * 86_400,
+                    "years" => 365 * 86_400,
+                    _ => 0,
+                };
+                (unit > 0).then(|| RequestedValidity {
+                    seconds: unit.saturating_mul(n),
+                })
+            }
+            _ => None,
+        };
+        Ok(Csr {
+            der: der.to_vec(),
+            info,
+            challenge,
+            extensions,
+            validity,
+        })
+    }
+
+    /// The DER as received.
+    pub fn to_der(&self) -> &[u8] {
+        &self.der
+    }
+    /// Requested subject.
+    pub fn subject(&self) -> &Name {
+        &self.info.subject
+    }
+    /// Requested public key.
+    pub fn public_key(&self) -> &SubjectPublicKeyInfoOwned {
+        &self.info.public_key
+    }
+    /// The challengePassword, if any.
+    pub fn challenge(&self) -> Option<&Challenge> {
+        self.challenge.as_ref()
+    }
+    /// Requested extensions, merged from every extensionRequest.
+    pub fn extensions(&self) -> &[Extension] {
+        &self.extensions
+    }
+    /// A requested extension of type `T`, decoded.
+    pub fn extension<T: AssociatedOid + for<'a> Decode<'a>>(&self) -> Option<T> {
+        self.extensions
+            .iter()
+            .find(|e| e.extn_id == T::OID)
+            .and_then(|e| T::from_der(e.extn_value.as_bytes()).ok())
+    }
+    /// Requested subject alternative names.
+    pub fn subject_alt_name(&self) -> Option<SubjectAltName> {
+        self.extension::<SubjectAltName>()
+    }
+    /// Requested key usage.
+    pub fn key_usage(&self) -> Option<KeyUsage> {
+        self.extension::<KeyUsage>()
+    }
+    /// Validity asked for by a Windows client.
+    pub fn requested_validity(&self) -> Option<RequestedValidity> {
+        self.validity
+    }
+}
+
+/// Decode a string of any ASN.1 string type clients use for challenge passwords and
+/// transaction IDs: PrintableString, UTF8String, IA5String, T61String (read as
+/// Latin-1) and BMPString (UTF-16BE).
+pub fn decode_string(any: &Any) -> Option<String> {
+    let v = any.value();
+    match any.tag() {
+        Tag::PrintableString => any
+            .decode_as::<PrintableString>()
+            .ok()
+            .map(|s| s.to_string()),
+        Tag::Utf8String => any
+            .decode_as::<Utf8StringRef<'_>>()
+            .ok()
+            .map(|s| s.as_str().to_owned()),
+        Tag::Ia5String => any.decode_as::<Ia5String>().ok().map(|s| s.to_string()),
+        Tag::TeletexString => Some(v.iter().map(|&b| char::from(b)).collect()),
+        Tag::BmpString => {
+            if !v.len().is_multiple_of(2) {
+                return None;
+            }
+            let units = v.chunks_exact(2).map(|c| {
+                u16::from_be_bytes([
+                    c.first().copied().unwrap_or(0),
+                    c.get(1).copied().unwrap_or(0),
+                ])
+            });
+            char::decode_utf16(units)
+                .collect::<core::result::Result<String, _>>()
+                .ok()
+        }
+        Tag::OctetString => core::str::from_utf8(v).ok().map(str::to_owned),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_string_type_decodes() {
+        let cases: Vec<(Tag, Vec<u8>)> = vec![
+            (Tag::PrintableString, b"ABC123".to_vec()),
+            (Tag::Utf8String, "ABC123".as_bytes().to_vec()),
+            (Tag::Ia5String, b"ABC123".to_vec()),
+            (Tag::TeletexString, b"ABC123".to_vec()),
+            (
+                Tag::BmpString,
+                "ABC123"
+                    .encode_utf16()
+                    .flat_map(|u| u.to_be_bytes())
+                    .collect(),
+            ),
+        ];
+        for (tag, bytes) in cases {
+            let any = Any::new(tag, bytes).unwrap();
+            assert_eq!(decode_string(&any).as_deref(), Some("ABC123"), "{tag:?}");
+        }
+        assert_eq!(
+            format!("{:?}", Challenge::new("secret")),
+            "Challenge(<redacted>)"
+        );
+    }
+}

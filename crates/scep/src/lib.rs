@@ -1,0 +1,36 @@
+//! SCEP (RFC 8894) messages, without I/O: parse, verify and decrypt requests; build
+//! and sign replies; and the same from the client's side.
+//!
+//! A server's PKIOperation goes through consuming steps, so nothing is ever
+//! "decrypted if not yet":
+//!
+//! ```no_run
+//! # fn main() -> scep::Result<()> {
+//! # let (bytes, ra_key, ra_cert, secret): (Vec<u8>, scep::crypto::PrivateKey, x509_cert::Certificate, Vec<u8>) = todo!();
+//! use scep::{request::{Body, PkiMessage}, response::{cert_rep, Outcome}};
+//! let msg = PkiMessage::parse(&bytes)?;          // structure only: on error, HTTP 400
+//! let reply = msg.reply_to().clone();            // enough to answer whatever happens
+//! let outcome = match msg.verify().and_then(|m| m.open(&ra_key, &secret)) {
+//!     Ok(req) => match req.body {
+//!         Body::PkcsReq(csr) => Outcome::Pending, // policy decides
+//!         _ => Outcome::Pending,
+//!     },
+//!     Err(e) => Outcome::Failure(e.fail_info(), "request rejected".into()),
+//! };
+//! let der = cert_rep(&reply, &outcome, &ra_key, &ra_cert)?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod attr;
+pub mod caps;
+pub mod cms;
+pub mod crypto;
+pub mod csr;
+mod error;
+pub mod operation;
+pub mod request;
+pub mod response;
+pub mod x509;
+
+pub use error::{Error, Result};

@@ -1,0 +1,258 @@
+//! Requests, in the order the server handles them:
+//! [`PkiMessage`] (parsed, untrusted) -> [`SignedRequest`] (signature checked) ->
+//! [`Request`] (decrypted, typed body). Each step consumes the last.
+//!
+//! [`RequestBuilder`] makes the same messages on the client side.
+
+use cms::{cert::IssuerAndSerialNumber, signed_data::SignerInfo};
+use der::{Decode, Encode, Sequence, asn1::OctetString, asn1::PrintableString};
+use x509_cert::{Certificate, attr::Attribute, name::Name};
+
+use crate::attr::{ContentCipher, DigestAlg, MessageType, Nonce, TransactionId, oid};
+use crate::cms::{self as c, EnvelopeKeys};
+use crate::crypto::{Decrypter, Signer};
+use crate::csr::{Csr, decode_string};
+use crate::error::{Error, Result};
+
+/// Everything a CertRep needs to answer a request, known as soon as it is parsed.
+#[derive(Clone, Debug)]
+pub struct ReplyTo {
+    /// transactionID, echoed byte for byte.
+    pub transaction_id: TransactionId,
+    /// The request's senderNonce, returned as recipientNonce.
+    pub sender_nonce: Nonce,
+    /// The certificate that signed the request: replies are enveloped to it.
+    pub recipient: Certificate,
+    /// The request's content cipher once known (the reply's is derived from it).
+    pub request_cipher: Option<ContentCipher>,
+}
+
+/// IssuerAndSubject of CertPoll (RFC 8894 section 3.3.3).
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct IssuerAndSubject {
+    /// The CA's name.
+    pub issuer: Name,
+    /// The requested subject.
+    pub subject: Name,
+}
+
+/// A pkiMessage whose structure has been read but nothing checked.
+#[derive(Debug)]
+pub struct PkiMessage {
+    signer_info: SignerInfo,
+    content: Vec<u8>,
+    message_type: MessageType,
+    reply: ReplyTo,
+}
+
+impl PkiMessage {
+    /// Read the outer SignedData (BER accepted), its signer certificate and the SCEP
+    /// signed attributes. A failure here means there is no transactionID to answer
+    /// to: the caller answers with an HTTP error.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let sd = c::parse_signed_data(bytes)?;
+        let mut sis = sd.signer_infos.0.iter();
+        let si = sis.next().ok_or(Error::Malformed("no SignerInfo"))?;
+        if sis.next().is_some() {
+            return Err(Error::Malformed("more than one SignerInfo"));
+        }
+        let signer = c::signer_certificate(&sd, si)
+            .ok_or(Error::Malformed(
+                "the signer certificate is not in the message",
+            ))?
+            .clone();
+        let content = c::econtent(&sd)?.ok_or(Error::Malformed("no encapsulated content"))?;
+        let attrs = si
+            .signed_attrs
+            .as_ref()
+            .ok_or(Error::Malformed("no signed attributes"))?;
+        let attrs = attrs.as_slice();
+        let string = |o| c::attribute(attrs, &o).and_then(decode_string);
+        let message_type = string(oid::MESSAGE_TYPE)
+            .and_then(|s| MessageType::from_wire(&s))
+            .ok_or(Error::Malformed("missing or unknown messageType"))?;
+        let transaction_id =
+            string(oid::TRANSACTION_ID).ok_or(Error::Malformed("missing transactionID"))?;
+        let sender_nonce = c::attribute(attrs, &oid::SENDER_NONCE)
+            .and_then(|a| a.decode_as::<OctetString>().ok())
+            .ok_or(Error::Malformed("missing senderNonce"))?;
+        Ok(PkiMessage {
+            signer_info: si.clone(),
+            content,
+            message_type,
+            reply: ReplyTo {
+                transaction_id: TransactionId::new(transaction_id),
+                sender_nonce: Nonce(sender_nonce.into_bytes().into_vec()),
+                recipient: signer,
+                request_cipher: None,
+            },
+        })
+    }
+
+    /// How to answer this message, whatever happens next.
+    pub fn reply_to(&self) -> &ReplyTo {
+        &self.reply
+    }
+
+    /// The messageType attribute.
+    pub fn message_type(&self) -> MessageType {
+        self.message_type
+    }
+
+    /// Check the signature by the included signer certificate and the messageDigest.
+    /// Says nothing about whether that certificate is trusted: that is policy.
+    pub fn verify(self) -> Result<SignedRequest> {
+        let digest =
+            c::verify_signer_info(&self.signer_info, &self.reply.recipient, &self.content)?;
+        Ok(SignedRequest { msg: self, digest })
+    }
+}
+
+/// A pkiMessage whose signature checked out.
+#[derive(Debug)]
+pub struct SignedRequest {
+    msg: PkiMessage,
+    digest: DigestAlg,
+}
+
+impl SignedRequest {
+    /// How to answer this message.
+    pub fn reply_to(&self) -> &ReplyTo {
+        &self.msg.reply
+    }
+
+    /// Open the envelope with the RA key and read the body for the message type.
+    /// Every failure to decrypt or read the body is the same [`Error::Decrypt`]
+    /// (badMessageCheck), apart from unsupported algorithms named in clear.
+    pub fn open(self, decrypter: &dyn Decrypter, rejection_secret: &[u8]) -> Result<Request> {
+        let keys = EnvelopeKeys {
+            decrypter,
+            rejection_secret,
+        };
+        let (plain, cipher) = c::open_envelope(&self.msg.content, &keys)?;
+        let body = match self.msg.message_type {
+            MessageType::PkcsReq | MessageType::RenewalReq => {
+                let csr = Csr::from_der(&plain).map_err(|e| match e {
+                    // A body that does not even decode as a CSR is what a wrong content
+                    // key produces: it must look exactly like one.
+                    Error::Asn1(_) => Error::Decrypt,
+                    other => other,
+                })?;
+                if self.msg.message_type == MessageType::PkcsReq {
+                    Body::PkcsReq(csr)
+                } else {
+                    Body::RenewalReq(csr)
+                }
+            }
+            MessageType::CertPoll => {
+                Body::CertPoll(IssuerAndSubject::from_der(&plain).map_err(|_| Error::Decrypt)?)
+            }
+            MessageType::GetCert => {
+                Body::GetCert(IssuerAndSerialNumber::from_der(&plain).map_err(|_| Error::Decrypt)?)
+            }
+            MessageType::GetCrl => {
+                Body::GetCrl(IssuerAndSerialNumber::from_der(&plain).map_err(|_| Error::Decrypt)?)
+            }
+            MessageType::CertRep => {
+                return Err(Error::BadRequest("a CertRep is not a request".into()));
+            }
+        };
+        let mut reply = self.msg.reply;
+        reply.request_cipher = Some(cipher);
+        Ok(Request {
+            reply,
+            digest: self.digest,
+            body,
+        })
+    }
+}
+
+/// The typed body of a request.
+#[derive(Debug)]
+pub enum Body {
+    /// PKCSReq (19): enrollment.
+    PkcsReq(Csr),
+    /// RenewalReq (17): renewal signed by the current certificate.
+    RenewalReq(Csr),
+    /// CertPoll (20): asks about a pending request.
+    CertPoll(IssuerAndSubject),
+    /// GetCert (21).
+    GetCert(IssuerAndSerialNumber),
+    /// GetCRL (22).
+    GetCrl(IssuerAndSerialNumber),
+}
+
+/// A verified, decrypted request.
+#[derive(Debug)]
+pub struct Request {
+    /// How to answer it (the reply cipher is now known).
+    pub reply: ReplyTo,
+    /// The digest algorithm the client used.
+    pub digest: DigestAlg,
+    /// The typed body.
+    pub body: Body,
+}
+
+impl Request {
+    /// The message type.
+    pub fn message_type(&self) -> MessageType {
+        match self.body {
+            Body::PkcsReq(_) => MessageType::PkcsReq,
+            Body::RenewalReq(_) => MessageType::RenewalReq,
+            Body::CertPoll(_) => MessageType::CertPoll,
+            Body::GetCert(_) => MessageType::GetCert,
+            Body::GetCrl(_) => MessageType::GetCrl,
+        }
+    }
+}
+
+/// Builds a pkiMessage on the client side.
+pub struct RequestBuilder<'a> {
+    /// The message type.
+    pub message_type: MessageType,
+    /// transactionID to send.
+    pub transaction_id: TransactionId,
+    /// senderNonce to send.
+    pub sender_nonce: Nonce,
+    /// The DER body (CSR, IssuerAndSubject or IssuerAndSerialNumber).
+    pub body: &'a [u8],
+    /// The RA certificate to encrypt to (the keyEncipherment one).
+    pub recipient: &'a Certificate,
+    /// Content cipher for the envelope.
+    pub cipher: ContentCipher,
+    /// The key signing the message, and its certificate (self-signed or the current one).
+    pub signer: &'a dyn Signer,
+    /// Certificate of `signer`.
+    pub signer_cert: &'a Certificate,
+}
+
+impl RequestBuilder<'_> {
+    /// Encode, encrypt and sign.
+    pub fn build(&self) -> Result<Vec<u8>> {
+        let envelope = c::envelope(self.body, self.recipient, self.cipher)?;
+        let attrs: Vec<Attribute> = vec![
+            c::attr_value(
+                oid::MESSAGE_TYPE,
+                &PrintableString::new(&self.message_type.code().to_string())?,
+            )?,
+            c::attr_value(
+                oid::TRANSACTION_ID,
+                &PrintableString::new(self.transaction_id.as_str())?,
+            )?,
+            c::attr_value(
+                oid::SENDER_NONCE,
+                &OctetString::new(self.sender_nonce.0.clone())?,
+            )?,
+        ];
+        c::sign(Some(&envelope), attrs, self.signer, self.signer_cert)
+    }
+}
+
+/// The DER of an IssuerAndSubject for CertPoll.
+pub fn issuer_and_subject(issuer: &Name, subject: &Name) -> Result<Vec<u8>> {
+    Ok(IssuerAndSubject {
+        issuer: issuer.clone(),
+        subject: subject.clone(),
+    }
+    .to_der()?)
+}

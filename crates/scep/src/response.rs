@@ -1,0 +1,151 @@
+//! CertRep: the server's reply to every PKIOperation (RFC 8894 section 3.3.2), and
+//! its reading on the client side.
+
+use der::asn1::{OctetString, PrintableString, Utf8StringRef};
+use x509_cert::{Certificate, attr::Attribute, crl::CertificateList};
+
+use crate::attr::{ContentCipher, FailInfo, MessageType, Nonce, TransactionId, oid};
+use crate::cms as c;
+use crate::crypto::{Decrypter, Signer};
+use crate::csr::decode_string;
+use crate::error::{Error, Result};
+use crate::request::ReplyTo;
+
+/// The outcome a CertRep carries.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// SUCCESS with certificates (issued certificate first) and/or CRLs.
+    Success {
+        /// Certificates, in the order the client gets them.
+        certificates: Vec<Certificate>,
+        /// CRLs (GetCRL).
+        crls: Vec<CertificateList>,
+    },
+    /// PENDING: poll again later.
+    Pending,
+    /// FAILURE with failInfo and a human-readable failInfoText.
+    Failure(FailInfo, String),
+}
+
+/// Build and sign a CertRep for `reply` with `outcome`, signed by `signer` whose
+/// certificate (one of those GetCACert returns) is `signer_cert`.
+///
+/// SUCCESS content is enveloped to the request's signer certificate with AES of the
+/// request's strength, or 3DES for clients that sent DES or 3DES.
+pub fn cert_rep(
+    reply: &ReplyTo,
+    outcome: &Outcome,
+    signer: &dyn Signer,
+    signer_cert: &Certificate,
+) -> Result<Vec<u8>> {
+    let (status, content) = match outcome {
+        Outcome::Success { certificates, crls } => {
+            let inner = c::certs_only(certificates, crls)?;
+            let cipher = reply
+                .request_cipher
+                .map_or(ContentCipher::Aes256, ContentCipher::reply_cipher);
+            (0u8, Some(c::envelope(&inner, &reply.recipient, cipher)?))
+        }
+        Outcome::Failure(..) => (2, None),
+        Outcome::Pending => (3, None),
+    };
+    let mut attrs: Vec<Attribute> = vec![
+        c::attr_value(
+            oid::MESSAGE_TYPE,
+            &PrintableString::new(&MessageType::CertRep.code().to_string())?,
+        )?,
+        c::attr_value(oid::PKI_STATUS, &PrintableString::new(&status.to_string())?)?,
+        c::attr_value(
+            oid::TRANSACTION_ID,
+            &transaction_id_value(&reply.transaction_id)?,
+        )?,
+        c::attr_value(oid::SENDER_NONCE, &OctetString::new(Nonce::random()?.0)?)?,
+        c::attr_value(
+            oid::RECIPIENT_NONCE,
+            &OctetString::new(reply.sender_nonce.0.clone())?,
+        )?,
+    ];
+    if let Outcome::Failure(info, text) = outcome {
+        attrs.push(c::attr_value(
+            oid::FAIL_INFO,
+            &PrintableString::new(&info.code().to_string())?,
+        )?);
+        attrs.push(c::attr_value(
+            oid::FAIL_INFO_TEXT,
+            &Utf8StringRef::new(text)?,
+        )?);
+    }
+    c::sign(content.as_deref(), attrs, signer, signer_cert)
+}
+
+/// The transactionID as a PrintableString when it is one, else a UTF8String.
+fn transaction_id_value(id: &TransactionId) -> der::Result<der::Any> {
+    match PrintableString::new(id.as_str()) {
+        Ok(p) => der::Any::encode_from(&p),
+        Err(_) => der::Any::encode_from(&Utf8StringRef::new(id.as_str())?),
+    }
+}
+
+/// A CertRep as a client reads it.
+#[derive(Clone, Debug)]
+pub struct ParsedCertRep {
+    /// Echoed transactionID.
+    pub transaction_id: Option<TransactionId>,
+    /// recipientNonce (should equal our senderNonce).
+    pub recipient_nonce: Option<Nonce>,
+    /// The server's senderNonce.
+    pub sender_nonce: Option<Nonce>,
+    /// The outcome; SUCCESS content already decrypted.
+    pub outcome: Outcome,
+    /// The cipher the server used for the envelope (SUCCESS only).
+    pub cipher: Option<ContentCipher>,
+}
+
+impl ParsedCertRep {
+    /// Verify a CertRep against the certificates GetCACert returned and open the
+    /// envelope with our key.
+    pub fn parse(bytes: &[u8], trusted: &[Certificate], our_key: &dyn Decrypter) -> Result<Self> {
+        let (content, attrs) = c::verify_reply(bytes, trusted)?;
+        let string = |o| c::attribute(&attrs, &o).and_then(decode_string);
+        let nonce = |o| {
+            c::attribute(&attrs, &o)
+                .and_then(|a| a.decode_as::<OctetString>().ok())
+                .map(|o| Nonce(o.into_bytes().into_vec()))
+        };
+        if string(oid::MESSAGE_TYPE).as_deref() != Some("3") {
+            return Err(Error::Malformed("reply messageType is not CertRep"));
+        }
+        let status = string(oid::PKI_STATUS).ok_or(Error::Malformed("reply has no pkiStatus"))?;
+        let mut cipher = None;
+        let outcome = match status.trim() {
+            "0" => {
+                let env = content.ok_or(Error::Malformed("SUCCESS without content"))?;
+                // Clients have no implicit-rejection secret to keep: a random one is fine.
+                let secret = crate::crypto::random_bytes(32)?;
+                let keys = c::EnvelopeKeys {
+                    decrypter: our_key,
+                    rejection_secret: &secret,
+                };
+                let (plain, ciph) = c::open_envelope(&env, &keys)?;
+                cipher = Some(ciph);
+                let (certificates, crls) = c::parse_certs_only(&plain)?;
+                Outcome::Success { certificates, crls }
+            }
+            "2" => {
+                let info = string(oid::FAIL_INFO)
+                    .and_then(|s| FailInfo::from_wire(&s))
+                    .ok_or(Error::Malformed("FAILURE without a valid failInfo"))?;
+                Outcome::Failure(info, string(oid::FAIL_INFO_TEXT).unwrap_or_default())
+            }
+            "3" => Outcome::Pending,
+            _ => return Err(Error::Malformed("unknown pkiStatus")),
+        };
+        Ok(ParsedCertRep {
+            transaction_id: string(oid::TRANSACTION_ID).map(TransactionId::new),
+            recipient_nonce: nonce(oid::RECIPIENT_NONCE),
+            sender_nonce: nonce(oid::SENDER_NONCE),
+            outcome,
+            cipher,
+        })
+    }
+}
