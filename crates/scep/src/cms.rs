@@ -25,7 +25,8 @@ use crate::error::{Error, Result};
 
 /// Decode a ContentInfo holding SignedData, accepting BER (indefinite lengths).
 pub(crate) fn parse_signed_data(bytes: &[u8]) -> Result<SignedData> {
-    let ci = ContentInfo::from_ber(bytes).map_err(|_| Error::Malformed("not a CMS ContentInfo"))?;
+    let ci = ContentInfo::from_der(&crate::ber::normalize(bytes)?)
+        .map_err(|_| Error::Malformed("not a CMS ContentInfo"))?;
     if ci.content_type != oid::SIGNED_DATA {
         return Err(Error::Malformed("ContentInfo is not SignedData"));
     }
@@ -116,7 +117,8 @@ pub(crate) fn attribute<'a>(attrs: &'a [Attribute], oid: &ObjectIdentifier) -> O
 
 /// What [`open_envelope`] needs besides the envelope itself.
 pub(crate) struct EnvelopeKeys<'a> {
-    pub decrypter: &'a dyn Decrypter,
+    /// Our recipient certificates and their keys, preferred first.
+    pub recipients: &'a [(&'a Certificate, &'a dyn Decrypter)],
     /// Secret for the deterministic substitute key of implicit rejection.
     pub rejection_secret: &'a [u8],
 }
@@ -129,7 +131,7 @@ pub(crate) fn open_envelope(
     bytes: &[u8],
     keys: &EnvelopeKeys<'_>,
 ) -> Result<(Zeroizing<Vec<u8>>, ContentCipher)> {
-    let ci = ContentInfo::from_ber(bytes);
+    let ci = ContentInfo::from_der(&crate::ber::normalize(bytes)?);
     let ed = match ci {
         Ok(ci) if ci.content_type == oid::ENVELOPED_DATA => ci
             .content
@@ -138,14 +140,28 @@ pub(crate) fn open_envelope(
         Ok(_) => return Err(Error::Malformed("content is not EnvelopedData")),
         Err(_) => return Err(Error::Malformed("envelope is not a CMS ContentInfo")),
     };
-    let ktri = ed
+    let ktris: Vec<&KeyTransRecipientInfo> = ed
         .recip_infos
         .0
         .iter()
-        .find_map(|ri| match ri {
+        .filter_map(|ri| match ri {
             RecipientInfo::Ktri(k) => Some(k),
             _ => None,
         })
+        .collect();
+    // Clients may encrypt to every certificate GetCACert returned: take the
+    // recipient info addressed to one of ours. When none is, try the first with our
+    // preferred key: it fails like any other bad key, and looks the same.
+    let (ktri, decrypter) = keys
+        .recipients
+        .iter()
+        .find_map(|(cert, dec)| {
+            ktris
+                .iter()
+                .find(|k| addressed_to(k, cert))
+                .map(|k| (*k, *dec))
+        })
+        .or_else(|| Some((*ktris.first()?, keys.recipients.first()?.1)))
         .ok_or(Error::UnsupportedAlgorithm(
             "no key transport recipient".into(),
         ))?;
@@ -168,13 +184,26 @@ pub(crate) fn open_envelope(
 
     let enc_key = ktri.enc_key.as_bytes();
     let substitute = substitute_key(keys.rejection_secret, enc_key, cipher.key_len());
-    let key = match keys.decrypter.decrypt_key(transport, enc_key) {
+    let key = match decrypter.decrypt_key(transport, enc_key) {
         Ok(k) if k.len() == cipher.key_len() => k,
         _ => substitute,
     };
     let plain = cbc_decrypt(cipher, &key, iv.as_bytes(), ciphertext.as_bytes())
         .map_err(|_| Error::Decrypt)?;
     Ok((plain, cipher))
+}
+
+fn addressed_to(k: &KeyTransRecipientInfo, cert: &Certificate) -> bool {
+    let tbs = cert.tbs_certificate();
+    match &k.rid {
+        RecipientIdentifier::IssuerAndSerialNumber(isn) => {
+            isn.issuer == *tbs.issuer() && isn.serial_number == *tbs.serial_number()
+        }
+        RecipientIdentifier::SubjectKeyIdentifier(ski) => {
+            ski.0.as_bytes()
+                == crate::x509::key_identifier(tbs.subject_public_key_info()).as_slice()
+        }
+    }
 }
 
 /// The deterministic stand-in for a content key that did not unwrap: HMAC of a
@@ -446,7 +475,8 @@ pub fn certs_only(certs: &[Certificate], crls: &[CertificateList]) -> Result<Vec
 
 /// Certificates and CRLs of a certs-only SignedData (DER or BER), in wire order.
 pub fn parse_certs_only(bytes: &[u8]) -> Result<(Vec<Certificate>, Vec<CertificateList>)> {
-    let ci = ContentInfo::from_ber(bytes).map_err(|_| Error::Malformed("not a CMS ContentInfo"))?;
+    let ci = ContentInfo::from_der(&crate::ber::normalize(bytes)?)
+        .map_err(|_| Error::Malformed("not a CMS ContentInfo"))?;
     if ci.content_type != oid::SIGNED_DATA {
         return Err(Error::Malformed("ContentInfo is not SignedData"));
     }

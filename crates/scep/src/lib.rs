@@ -10,7 +10,7 @@
 //! use scep::{request::{Body, PkiMessage}, response::{cert_rep, Outcome}};
 //! let msg = PkiMessage::parse(&bytes)?;          // structure only: on error, HTTP 400
 //! let reply = msg.reply_to().clone();            // enough to answer whatever happens
-//! let outcome = match msg.verify().and_then(|m| m.open(&ra_key, &secret)) {
+//! let outcome = match msg.verify().and_then(|m| m.open(&[(&ra_cert, &ra_key)], &secret)) {
 //!     Ok(req) => match req.body {
 //!         Body::PkcsReq(csr) => Outcome::Pending, // policy decides
 //!         _ => Outcome::Pending,
@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attr;
+mod ber;
 pub mod caps;
 pub mod cms;
 pub mod crypto;

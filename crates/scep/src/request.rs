@@ -124,9 +124,16 @@ impl SignedRequest {
     /// Open the envelope with the RA key and read the body for the message type.
     /// Every failure to decrypt or read the body is the same [`Error::Decrypt`]
     /// (badMessageCheck), apart from unsupported algorithms named in clear.
-    pub fn open(self, decrypter: &dyn Decrypter, rejection_secret: &[u8]) -> Result<Request> {
+    ///
+    /// `recipients` are our certificates with their keys, the preferred (RA
+    /// encryption) first.
+    pub fn open(
+        self,
+        recipients: &[(&Certificate, &dyn Decrypter)],
+        rejection_secret: &[u8],
+    ) -> Result<Request> {
         let keys = EnvelopeKeys {
-            decrypter,
+            recipients,
             rejection_secret,
         };
         let (plain, cipher) = c::open_envelope(&self.msg.content, &keys)?;

@@ -104,7 +104,12 @@ pub struct ParsedCertRep {
 impl ParsedCertRep {
     /// Verify a CertRep against the certificates GetCACert returned and open the
     /// envelope with our key.
-    pub fn parse(bytes: &[u8], trusted: &[Certificate], our_key: &dyn Decrypter) -> Result<Self> {
+    pub fn parse(
+        bytes: &[u8],
+        trusted: &[Certificate],
+        our_cert: &Certificate,
+        our_key: &dyn Decrypter,
+    ) -> Result<Self> {
         let (content, attrs) = c::verify_reply(bytes, trusted)?;
         let string = |o| c::attribute(&attrs, &o).and_then(decode_string);
         let nonce = |o| {
@@ -122,8 +127,9 @@ impl ParsedCertRep {
                 let env = content.ok_or(Error::Malformed("SUCCESS without content"))?;
                 // Clients have no implicit-rejection secret to keep: a random one is fine.
                 let secret = crate::crypto::random_bytes(32)?;
+                let recipients = [(our_cert, our_key)];
                 let keys = c::EnvelopeKeys {
-                    decrypter: our_key,
+                    recipients: &recipients,
                     rejection_secret: &secret,
                 };
                 let (plain, ciph) = c::open_envelope(&env, &keys)?;

@@ -2,7 +2,6 @@
 //! verify, open -> CertRep -> client parse, for every cipher and key transport.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
@@ -96,12 +95,16 @@ fn enrollment_round_trip_for_every_cipher() {
         ContentCipher::Aes128,
         ContentCipher::Aes256,
     ] {
-        let (bytes, _) = request(&p, &client, cipher, Some("S3CRET"));
+        let (bytes, signer) = request(&p, &client, cipher, Some("S3CRET"));
         let msg = PkiMessage::parse(&bytes).unwrap();
         assert_eq!(msg.message_type(), MessageType::PkcsReq);
         let reply = msg.reply_to().clone();
         assert_eq!(reply.transaction_id.as_str(), "ABC+/=");
-        let req = msg.verify().unwrap().open(&p.ra_key, b"secret").unwrap();
+        let req = msg
+            .verify()
+            .unwrap()
+            .open(&[(&p.ra, &p.ra_key)], b"secret")
+            .unwrap();
         let Body::PkcsReq(csr) = &req.body else {
             panic!("not a PKCSReq")
         };
@@ -131,7 +134,8 @@ fn enrollment_round_trip_for_every_cipher() {
             &p.ra,
         )
         .unwrap();
-        let parsed = ParsedCertRep::parse(&out, &[p.ca.clone(), p.ra.clone()], &client).unwrap();
+        let parsed =
+            ParsedCertRep::parse(&out, &[p.ca.clone(), p.ra.clone()], &signer, &client).unwrap();
         assert_eq!(parsed.transaction_id.unwrap().as_str(), "ABC+/=");
         assert_eq!(parsed.recipient_nonce.unwrap().0, vec![9; 16]);
         assert_ne!(parsed.sender_nonce.unwrap().0, vec![9; 16]);
@@ -152,7 +156,7 @@ fn enrollment_round_trip_for_every_cipher() {
 fn failure_reply_carries_fail_info_and_text() {
     let p = pki();
     let client = PrivateKey::generate(KeyType::Rsa2048).unwrap();
-    let (bytes, _) = request(&p, &client, ContentCipher::Aes128, None);
+    let (bytes, signer) = request(&p, &client, ContentCipher::Aes128, None);
     let reply = PkiMessage::parse(&bytes).unwrap().reply_to().clone();
     let out = cert_rep(
         &reply,
@@ -161,7 +165,7 @@ fn failure_reply_carries_fail_info_and_text() {
         &p.ra,
     )
     .unwrap();
-    let parsed = ParsedCertRep::parse(&out, &[p.ra.clone()], &client).unwrap();
+    let parsed = ParsedCertRep::parse(&out, std::slice::from_ref(&p.ra), &signer, &client).unwrap();
     match parsed.outcome {
         Outcome::Failure(FailInfo::BadRequest, text) => assert_eq!(text, "no challenge"),
         other => panic!("{other:?}"),
@@ -193,7 +197,7 @@ fn wrong_recipient_and_garbage_key_look_the_same() {
         .unwrap()
         .verify()
         .unwrap()
-        .open(&p.ra_key, b"s")
+        .open(&[(&p.ra, &p.ra_key)], b"s")
         .unwrap_err();
     assert!(matches!(err, scep::Error::Decrypt), "{err:?}");
     let _ = p.ca_key.sign(b"").unwrap();

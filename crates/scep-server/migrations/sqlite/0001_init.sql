@@ -1,0 +1,33 @@
+-- Issued certificates. The serial is the primary key: no serial can be recorded twice.
+CREATE TABLE certificates (
+    serial            TEXT    PRIMARY KEY,      -- uppercase hex, as openssl prints it
+    subject           TEXT    NOT NULL,
+    sans              TEXT    NOT NULL,         -- JSON array of "type:value"
+    not_before        INTEGER NOT NULL,         -- unix seconds
+    not_after         INTEGER NOT NULL,
+    issued_at         INTEGER NOT NULL,
+    transaction_id    TEXT    NOT NULL,
+    message_type      TEXT    NOT NULL,
+    signer_sha256     BLOB    NOT NULL,         -- fingerprint of the request's signer certificate
+    csr_sha256        BLOB    NOT NULL,
+    requester         TEXT    NOT NULL,         -- client address
+    template          TEXT    NOT NULL,
+    challenge_id      TEXT,                     -- the one-time challenge consumed, by id
+    renews_serial     TEXT,
+    status            TEXT    NOT NULL DEFAULT 'valid',
+    revoked_at        INTEGER,
+    revocation_reason INTEGER,
+    der               BLOB    NOT NULL
+);
+CREATE INDEX certificates_transaction ON certificates (transaction_id);
+CREATE INDEX certificates_subject ON certificates (subject);
+
+-- One-time challenge passwords, stored as HMAC-SHA256 under a server secret.
+CREATE TABLE challenges (
+    id          TEXT    PRIMARY KEY,
+    hash        BLOB    NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    created_by  TEXT    NOT NULL
+);
+CREATE INDEX challenges_expiry ON challenges (expires_at);

@@ -1,0 +1,496 @@
+//! Every enrollment decision, and nowhere else: challenge checks, key and subject
+//! rules, idempotent replay by transactionID, issuance and recording.
+
+pub mod challenge;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use der::Encode;
+use scep::attr::{DigestAlg, FailInfo, MessageType};
+use scep::caps::{Capabilities, Capability};
+use scep::crypto::Decrypter;
+use scep::csr::Csr;
+use scep::request::{Body, PkiMessage, ReplyTo, Request};
+use scep::response::{Outcome, cert_rep};
+use tracing::{info, warn};
+use x509_cert::Certificate;
+
+use crate::ca::{Ca, Profile};
+use crate::config::{ChallengeMode, Config};
+use crate::store::{IssuedRecord, RecordError, Store};
+
+/// The NDES event-log sentence for a bad or used challenge, which admins search for.
+pub const BAD_CHALLENGE_TEXT: &str = "The password in the certificate request cannot be verified. It may have been used already. Obtain a new password to submit with this request.";
+
+/// The answer to a PKIOperation.
+pub enum PkiReply {
+    /// A signed CertRep (SUCCESS, PENDING or FAILURE).
+    CertRep(Vec<u8>),
+    /// The bytes are not a pkiMessage: there is no transactionID to answer to.
+    Unreadable,
+}
+
+/// Source of the current time, so tests can move it.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system clock, optionally shifted (`SCEPD_CLOCK_OFFSET_SECS`, for tests of expiry).
+pub struct SystemClock {
+    offset_secs: i64,
+}
+
+impl SystemClock {
+    /// A clock shifted by `offset_secs`.
+    pub fn with_offset(offset_secs: i64) -> Self {
+        SystemClock { offset_secs }
+    }
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        let now = SystemTime::now();
+        let d = std::time::Duration::from_secs(self.offset_secs.unsigned_abs());
+        if self.offset_secs >= 0 {
+            now + d
+        } else {
+            now - d
+        }
+    }
+}
+
+/// Unix seconds.
+pub fn unix(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A refusal: what the client is told and what the log says.
+struct Rejection {
+    info: FailInfo,
+    public: String,
+    reason: String,
+}
+
+impl Rejection {
+    fn new(info: FailInfo, public: impl Into<String>, reason: impl Into<String>) -> Self {
+        Rejection {
+            info,
+            public: public.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The enrollment authority.
+pub struct Authority {
+    ca: Arc<Ca>,
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    clock: Arc<dyn Clock>,
+    rejection_secret: [u8; 32],
+    challenge_secret: [u8; 32],
+    caps: String,
+    ca_certs: (&'static str, Vec<u8>),
+}
+
+impl Authority {
+    /// Build the authority; GetCACaps and GetCACert bodies are computed once here.
+    pub fn new(
+        ca: Arc<Ca>,
+        store: Arc<dyn Store>,
+        config: Arc<Config>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let mut caps = vec![Capability::Aes, Capability::Des3];
+        if config.scep.advertise_post {
+            caps.push(Capability::PostPkiOperation);
+        }
+        caps.extend([Capability::Sha256, Capability::Sha512]);
+        if config.scep.advertise_post {
+            caps.push(Capability::ScepStandard);
+        }
+        let ca_certs = if config.scep.ca_only_getcacert {
+            (scep::operation::CONTENT_TYPE_CA_CERT, ca.ca.cert.to_der()?)
+        } else {
+            (
+                scep::operation::CONTENT_TYPE_CA_RA_CERT,
+                scep::cms::certs_only(
+                    &[
+                        ca.ra_encrypt.cert.clone(),
+                        ca.ra_sign.cert.clone(),
+                        ca.ca.cert.clone(),
+                    ],
+                    &[],
+                )?,
+            )
+        };
+        Ok(Authority {
+            rejection_secret: ca.secret("implicit rejection"),
+            challenge_secret: ca.secret("challenge"),
+            ca,
+            store,
+            config,
+            clock,
+            caps: Capabilities(caps).to_body(),
+            ca_certs,
+        })
+    }
+
+    /// GetCACaps body.
+    pub fn caps(&self) -> &str {
+        &self.caps
+    }
+
+    /// GetCACert content type and body.
+    pub fn ca_certs(&self) -> (&'static str, &[u8]) {
+        (self.ca_certs.0, &self.ca_certs.1)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The CA.
+    pub fn ca(&self) -> &Arc<Ca> {
+        &self.ca
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current time.
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// Secret keying the challenge hashes.
+    pub fn challenge_secret(&self) -> &[u8; 32] {
+        &self.challenge_secret
+    }
+
+    /// Handle one PKIOperation from `requester`. Crypto runs on the blocking pool.
+    pub async fn pki_operation(self: &Arc<Self>, bytes: Vec<u8>, requester: String) -> PkiReply {
+        let this = Arc::clone(self);
+        let opened = tokio::task::spawn_blocking(move || {
+            let msg = match PkiMessage::parse(&bytes) {
+                Ok(m) => m,
+                Err(e) => return Err(e),
+            };
+            let reply = msg.reply_to().clone();
+            let mtype = msg.message_type();
+            let recipients: [(&Certificate, &dyn Decrypter); 2] = [
+                (&this.ca.ra_encrypt.cert, &this.ca.ra_encrypt.key),
+                (&this.ca.ra_sign.cert, &this.ca.ra_sign.key),
+            ];
+            let req = msg
+                .verify()
+                .and_then(|m| m.open(&recipients, &this.rejection_secret));
+            Ok((reply, mtype, req))
+        })
+        .await;
+        let (reply, mtype, req) = match opened {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                warn!(requester, error = %e, "unreadable PKIOperation");
+                return PkiReply::Unreadable;
+            }
+            Err(e) => {
+                warn!(requester, error = %e, "PKIOperation task failed");
+                return PkiReply::Unreadable;
+            }
+        };
+        let tid = reply.transaction_id.to_string();
+        let outcome = match req {
+            Err(e) => {
+                let r = Rejection::new(e.fail_info(), public_text(&e), e.to_string());
+                self.reject(&tid, mtype, &requester, r)
+            }
+            Ok(req) => match self.decide(req, &requester).await {
+                Ok(o) => o,
+                Err(r) => self.reject(&tid, mtype, &requester, r),
+            },
+        };
+        let this = Arc::clone(self);
+        let built = tokio::task::spawn_blocking(move || {
+            cert_rep(
+                &reply,
+                &outcome,
+                &this.ca.ra_sign.key,
+                &this.ca.ra_sign.cert,
+            )
+        })
+        .await;
+        match built {
+            Ok(Ok(der)) => PkiReply::CertRep(der),
+            Ok(Err(e)) => {
+                warn!(transaction_id = tid, error = %e, "cannot build the CertRep");
+                PkiReply::Unreadable
+            }
+            Err(e) => {
+                warn!(transaction_id = tid, error = %e, "CertRep task failed");
+                PkiReply::Unreadable
+            }
+        }
+    }
+
+    fn reject(&self, tid: &str, mtype: MessageType, requester: &str, r: Rejection) -> Outcome {
+        warn!(transaction_id = tid, message_type = %mtype, requester, fail_info = %r.info, reason = r.reason, "request refused");
+        Outcome::Failure(r.info, r.public)
+    }
+
+    async fn decide(self: &Arc<Self>, req: Request, requester: &str) -> Result<Outcome, Rejection> {
+        let Request { reply, body, .. } = req;
+        match body {
+            Body::PkcsReq(csr) => self.enroll(&reply, csr, requester).await,
+            Body::RenewalReq(_) => Err(Rejection::new(
+                FailInfo::BadRequest,
+                "RenewalReq is not accepted by this server.",
+                "RenewalReq received; renewal is not enabled",
+            )),
+            Body::CertPoll(ias) => {
+                let found = self
+                    .store
+                    .issued_for_poll(reply.transaction_id.as_str(), &ias.subject.to_string())
+                    .await
+                    .map_err(internal)?;
+                match found {
+                    Some(row) => self.success_from_der(&row.der),
+                    None => Err(Rejection::new(
+                        FailInfo::BadCertId,
+                        "No request with this transactionID is known.",
+                        "CertPoll for an unknown transaction",
+                    )),
+                }
+            }
+            Body::GetCert(isn) => {
+                if isn.issuer != *self.ca.ca.cert.tbs_certificate().subject() {
+                    return Err(Rejection::new(
+                        FailInfo::BadCertId,
+                        "The issuer is not this CA.",
+                        "GetCert for a foreign issuer",
+                    ));
+                }
+                let serial = hex::encode_upper(isn.serial_number.as_bytes());
+                match self.store.certificate(&serial).await.map_err(internal)? {
+                    Some(row) => self.success_from_der(&row.der),
+                    None => Err(Rejection::new(
+                        FailInfo::BadCertId,
+                        "No certificate with this serial number.",
+                        format!("GetCert for unknown serial {serial}"),
+                    )),
+                }
+            }
+            Body::GetCrl(_) => Err(Rejection::new(
+                FailInfo::BadRequest,
+                "GetCRL is not offered by this server.",
+                "GetCRL received; CRLs are not enabled",
+            )),
+        }
+    }
+
+    fn success_from_der(&self, der: &[u8]) -> Result<Outcome, Rejection> {
+        let cert = crate::ca::cert_from_der(der)
+            .ok_or_else(|| internal("stored certificate does not decode"))?;
+        let mut certificates = vec![cert];
+        if self.config.scep.include_ca_in_reply {
+            certificates.push(self.ca.ca.cert.clone());
+        }
+        Ok(Outcome::Success {
+            certificates,
+            crls: vec![],
+        })
+    }
+
+    async fn enroll(
+        self: &Arc<Self>,
+        reply: &ReplyTo,
+        csr: Csr,
+        requester: &str,
+    ) -> Result<Outcome, Rejection> {
+        let tid = reply.transaction_id.as_str();
+        let signer_sha256 = DigestAlg::Sha256.digest(&reply.recipient.to_der().map_err(internal)?);
+        let csr_sha256 = DigestAlg::Sha256.digest(csr.to_der());
+
+        // A resent request (same transactionID, signer certificate and CSR) gets the
+        // certificate it already got. A new key or signer with the same transactionID
+        // is a new request: clients derive transactionIDs from keys.
+        if let Some(row) = self
+            .store
+            .issued_for_retry(tid, &signer_sha256, &csr_sha256)
+            .await
+            .map_err(internal)?
+        {
+            info!(
+                transaction_id = tid,
+                serial = row.serial,
+                "resent request: answering with the certificate already issued"
+            );
+            return self.success_from_der(&row.der);
+        }
+
+        self.check_key(&csr)?;
+        let now = self.clock.now();
+        let consume = match self.config.challenge.mode {
+            ChallengeMode::OneTime => {
+                let pw = csr.challenge().ok_or_else(|| {
+                    Rejection::new(
+                        FailInfo::BadRequest,
+                        BAD_CHALLENGE_TEXT,
+                        "no challengePassword in the CSR",
+                    )
+                })?;
+                let hash = challenge::hash(&self.challenge_secret, pw.expose());
+                match self
+                    .store
+                    .challenge_state(&hash, unix(now))
+                    .await
+                    .map_err(internal)?
+                {
+                    crate::store::ChallengeState::Valid(_) => Some(hash),
+                    crate::store::ChallengeState::Expired => {
+                        return Err(Rejection::new(
+                            FailInfo::BadRequest,
+                            BAD_CHALLENGE_TEXT,
+                            "the challenge has expired",
+                        ));
+                    }
+                    crate::store::ChallengeState::Unknown => {
+                        return Err(Rejection::new(
+                            FailInfo::BadRequest,
+                            BAD_CHALLENGE_TEXT,
+                            "unknown or used challenge",
+                        ));
+                    }
+                }
+            }
+            ChallengeMode::None => {
+                warn!(
+                    transaction_id = tid,
+                    requester, "enrolling without a challenge: challenge.mode is \"none\""
+                );
+                None
+            }
+        };
+
+        let profile = Profile {
+            name: "default".into(),
+            validity: scep::x509::days(self.config.issuance.validity_days),
+            extended_key_usage: vec![const_oid::db::rfc5280::ID_KP_CLIENT_AUTH],
+            min_rsa_bits: self.config.issuance.min_rsa_bits,
+        };
+        let this = Arc::clone(self);
+        let (cert, csr) = tokio::task::spawn_blocking(move || {
+            let c = this.ca.issue(&csr, &profile, now);
+            (c, csr)
+        })
+        .await
+        .map_err(internal)?;
+        let cert = cert.map_err(internal)?;
+        let der = cert.to_der().map_err(internal)?;
+        let tbs = cert.tbs_certificate();
+        let rec = IssuedRecord {
+            serial: hex::encode_upper(tbs.serial_number().as_bytes()),
+            subject: tbs.subject().to_string(),
+            sans: crate::names::sans(&csr),
+            not_before: unix(tbs.validity().not_before.to_system_time()),
+            not_after: unix(tbs.validity().not_after.to_system_time()),
+            issued_at: unix(now),
+            transaction_id: tid.to_owned(),
+            message_type: MessageType::PkcsReq.name().to_owned(),
+            signer_sha256,
+            csr_sha256,
+            requester: requester.to_owned(),
+            template: "default".into(),
+            renews_serial: None,
+            der,
+        };
+        let serial = rec.serial.clone();
+        let subject = rec.subject.clone();
+        // The certificate reaches the client only after this commit; the challenge is
+        // consumed in the same transaction, so one password gives one certificate.
+        match self
+            .store
+            .record_issued(rec, consume.as_deref().map(|h| (h, unix(now))))
+            .await
+        {
+            Ok(()) => {}
+            Err(RecordError::ChallengeGone) => {
+                return Err(Rejection::new(
+                    FailInfo::BadRequest,
+                    BAD_CHALLENGE_TEXT,
+                    "the challenge was used by a concurrent request",
+                ));
+            }
+            Err(e) => return Err(internal(e)),
+        }
+        info!(
+            transaction_id = tid,
+            serial, subject, requester, "certificate issued"
+        );
+        let mut certificates = vec![cert];
+        if self.config.scep.include_ca_in_reply {
+            certificates.push(self.ca.ca.cert.clone());
+        }
+        Ok(Outcome::Success {
+            certificates,
+            crls: vec![],
+        })
+    }
+
+    fn check_key(&self, csr: &Csr) -> Result<(), Rejection> {
+        let spki = csr.public_key();
+        let bits = scep::crypto::key_bits(spki).ok_or_else(|| {
+            Rejection::new(
+                FailInfo::BadAlg,
+                "The key type is not supported (use RSA, P-256 or P-384).",
+                "unsupported key type",
+            )
+        })?;
+        if spki.algorithm.oid == scep::crypto::alg::RSA_ENCRYPTION
+            && bits < self.config.issuance.min_rsa_bits
+        {
+            return Err(Rejection::new(
+                FailInfo::BadRequest,
+                format!(
+                    "The RSA key has {bits} bits; at least {} are required.",
+                    self.config.issuance.min_rsa_bits
+                ),
+                format!("RSA key of {bits} bits"),
+            ));
+        }
+        if csr.subject().is_empty() && csr.subject_alt_name().is_none() {
+            return Err(Rejection::new(
+                FailInfo::BadRequest,
+                "The request has neither a subject nor a subject alternative name.",
+                "empty subject",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The text a client sees for a protocol error: fixed sentences, never library text.
+fn public_text(e: &scep::Error) -> String {
+    match e.fail_info() {
+        FailInfo::BadMessageCheck => "The message could not be verified or decrypted.".into(),
+        FailInfo::BadAlg => "An algorithm in the request is not supported.".into(),
+        _ => match e {
+            scep::Error::BadRequest(s) => format!("The request is not acceptable: {s}."),
+            _ => "The request could not be read.".into(),
+        },
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Rejection {
+    Rejection::new(
+        FailInfo::BadRequest,
+        "The server could not complete the request.",
+        format!("internal error: {e}"),
+    )
+}

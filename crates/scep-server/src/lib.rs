@@ -1,0 +1,12 @@
+//! scepd: an NDES-compatible SCEP server with its own CA.
+//!
+//! `cli` drives everything; a request goes `http` -> `authority` -> `ca` and `store`.
+#![forbid(unsafe_code)]
+
+pub mod authority;
+pub mod ca;
+pub mod cli;
+pub mod config;
+pub mod http;
+mod names;
+pub mod store;

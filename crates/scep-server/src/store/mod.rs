@@ -1,0 +1,201 @@
+//! Everything scepd keeps: a [`Store`] of few, coarse, atomic methods named after
+//! what they mean. Atomicity is what keeps several instances correct on one database:
+//! no process-local state matters.
+
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use sqlite::SqliteStore;
+
+/// Store errors. The text goes to logs only.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A URL we cannot open.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    UnsupportedUrl(String),
+}
+
+/// Result with [`StoreError`].
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A certificate to record, with how it came to be.
+#[derive(Clone, Debug)]
+pub struct IssuedRecord {
+    /// Uppercase hex serial.
+    pub serial: String,
+    /// Subject, RFC 4514.
+    pub subject: String,
+    /// Subject alternative names as `type:value`.
+    pub sans: Vec<String>,
+    /// Validity start, unix seconds.
+    pub not_before: i64,
+    /// Validity end, unix seconds.
+    pub not_after: i64,
+    /// When it was issued, unix seconds.
+    pub issued_at: i64,
+    /// The request's transactionID.
+    pub transaction_id: String,
+    /// PKCSReq or RenewalReq.
+    pub message_type: String,
+    /// SHA-256 of the request's signer certificate.
+    pub signer_sha256: Vec<u8>,
+    /// SHA-256 of the CSR.
+    pub csr_sha256: Vec<u8>,
+    /// Client address.
+    pub requester: String,
+    /// Template (profile) name.
+    pub template: String,
+    /// The serial of the certificate this one renews.
+    pub renews_serial: Option<String>,
+    /// The certificate.
+    pub der: Vec<u8>,
+}
+
+/// A certificate as stored.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CertificateRow {
+    /// Uppercase hex serial.
+    pub serial: String,
+    /// Subject.
+    pub subject: String,
+    /// SANs.
+    pub sans: Vec<String>,
+    /// Validity start.
+    pub not_before: i64,
+    /// Validity end.
+    pub not_after: i64,
+    /// Issue time.
+    pub issued_at: i64,
+    /// transactionID of the request.
+    pub transaction_id: String,
+    /// Client address.
+    pub requester: String,
+    /// Template.
+    pub template: String,
+    /// The challenge consumed, by id.
+    pub challenge_id: Option<String>,
+    /// `valid` or `revoked`.
+    pub status: String,
+    /// DER.
+    #[serde(skip)]
+    pub der: Vec<u8>,
+}
+
+/// What consuming a challenge found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChallengeState {
+    /// Outstanding and unexpired; its id.
+    Valid(String),
+    /// Not found: never issued, already used, or removed.
+    Unknown,
+    /// Found but expired.
+    Expired,
+}
+
+/// Why recording an issued certificate did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The one-time challenge was used or expired meanwhile (a concurrent request won).
+    #[error("the challenge is no longer valid")]
+    ChallengeGone,
+    /// The serial already exists (a 128-bit collision, or a bug).
+    #[error("duplicate serial")]
+    DuplicateSerial,
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A new one-time challenge.
+#[derive(Clone, Debug)]
+pub struct NewChallenge {
+    /// Public id (shown in listings, never the password).
+    pub id: String,
+    /// HMAC of the password.
+    pub hash: Vec<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Who asked for it (user name or `cli`).
+    pub created_by: String,
+}
+
+/// An outstanding challenge as listed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ChallengeRow {
+    /// Public id.
+    pub id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Creator.
+    pub created_by: String,
+}
+
+/// The persistence seam. Every method is one atomic unit.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Record a new challenge unless `max_outstanding` unexpired ones exist already
+    /// (then `Ok(false)`). Expired ones are purged first.
+    async fn create_challenge(
+        &self,
+        c: NewChallenge,
+        now: i64,
+        max_outstanding: u32,
+    ) -> StoreResult<bool>;
+    /// Look a challenge up by hash without consuming it.
+    async fn challenge_state(&self, hash: &[u8], now: i64) -> StoreResult<ChallengeState>;
+    /// Outstanding, unexpired challenges.
+    async fn list_challenges(&self, now: i64) -> StoreResult<Vec<ChallengeRow>>;
+    /// Record an issued certificate; when `consume` is given, delete that challenge in
+    /// the same transaction and fail with [`RecordError::ChallengeGone`] if it is no
+    /// longer there or expired. Nothing is recorded then.
+    async fn record_issued(
+        &self,
+        rec: IssuedRecord,
+        consume: Option<(&[u8], i64)>,
+    ) -> Result<(), RecordError>;
+    /// A certificate issued earlier for the same transactionID, signer and CSR: the
+    /// answer to a resent request.
+    async fn issued_for_retry(
+        &self,
+        transaction_id: &str,
+        signer_sha256: &[u8],
+        csr_sha256: &[u8],
+    ) -> StoreResult<Option<CertificateRow>>;
+    /// The newest certificate issued for `transaction_id` to `subject`: the answer to
+    /// a CertPoll.
+    async fn issued_for_poll(
+        &self,
+        transaction_id: &str,
+        subject: &str,
+    ) -> StoreResult<Option<CertificateRow>>;
+    /// A certificate by serial (uppercase hex).
+    async fn certificate(&self, serial: &str) -> StoreResult<Option<CertificateRow>>;
+    /// The most recent certificates, newest first.
+    async fn list_certificates(&self, limit: u32) -> StoreResult<Vec<CertificateRow>>;
+    /// Number of certificates stored.
+    async fn count_certificates(&self) -> StoreResult<u64>;
+    /// Whether the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Open the store a URL names, running migrations when `migrate` is set.
+pub async fn open(url: &str, migrate: bool) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url, migrate).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}

@@ -1,0 +1,294 @@
+//! The embedded store: SQLite in WAL mode.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::{
+    Row,
+    migrate::{Migration, MigrationSource, MigrationType, Migrator},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+        SqliteSynchronous,
+    },
+};
+
+use super::{
+    CertificateRow, ChallengeRow, ChallengeState, IssuedRecord, NewChallenge, RecordError, Store,
+    StoreResult,
+};
+
+/// Migrations compiled into the binary, so that one file is all there is to deploy.
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> futures_core::future::BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>>
+    {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|(v, d, sql)| {
+                    Migration::new(
+                        *v,
+                        (*d).into(),
+                        MigrationType::Simple,
+                        sqlx::SqlSafeStr::into_sql_str(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+)];
+
+/// SQLite store.
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating the file if needed) and optionally migrate.
+    pub async fn open(url: &str, migrate: bool) -> StoreResult<Self> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await?;
+        if migrate {
+            Migrator::new(Embedded(MIGRATIONS))
+                .await?
+                .run(&pool)
+                .await?;
+        }
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn row_to_cert(r: &SqliteRow) -> StoreResult<CertificateRow> {
+    let sans: String = r.try_get("sans")?;
+    Ok(CertificateRow {
+        serial: r.try_get("serial")?,
+        subject: r.try_get("subject")?,
+        sans: serde_json::from_str(&sans).unwrap_or_default(),
+        not_before: r.try_get("not_before")?,
+        not_after: r.try_get("not_after")?,
+        issued_at: r.try_get("issued_at")?,
+        transaction_id: r.try_get("transaction_id")?,
+        requester: r.try_get("requester")?,
+        template: r.try_get("template")?,
+        challenge_id: r.try_get("challenge_id")?,
+        status: r.try_get("status")?,
+        der: r.try_get("der")?,
+    })
+}
+
+const CERT_COLUMNS: &str = "serial, subject, sans, not_before, not_after, issued_at, transaction_id, requester, template, challenge_id, status, der";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_challenge(
+        &self,
+        c: NewChallenge,
+        now: i64,
+        max_outstanding: u32,
+    ) -> StoreResult<bool> {
+        // BEGIN IMMEDIATE takes the write lock first, so the count and the insert
+        // cannot interleave with another writer's.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM challenges WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM challenges")
+            .fetch_one(&mut *tx)
+            .await?;
+        if n >= i64::from(max_outstanding) {
+            tx.commit().await?;
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO challenges (id, hash, created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?)")
+            .bind(&c.id)
+            .bind(&c.hash)
+            .bind(c.created_at)
+            .bind(c.expires_at)
+            .bind(&c.created_by)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn challenge_state(&self, hash: &[u8], now: i64) -> StoreResult<ChallengeState> {
+        let row = sqlx::query("SELECT id, expires_at FROM challenges WHERE hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            None => ChallengeState::Unknown,
+            Some(r) => {
+                let expires: i64 = r.try_get("expires_at")?;
+                if expires <= now {
+                    ChallengeState::Expired
+                } else {
+                    ChallengeState::Valid(r.try_get("id")?)
+                }
+            }
+        })
+    }
+
+    async fn list_challenges(&self, now: i64) -> StoreResult<Vec<ChallengeRow>> {
+        let rows = sqlx::query("SELECT id, created_at, expires_at, created_by FROM challenges WHERE expires_at > ? ORDER BY created_at")
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ChallengeRow {
+                    id: r.try_get("id")?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    created_by: r.try_get("created_by")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_issued(
+        &self,
+        rec: IssuedRecord,
+        consume: Option<(&[u8], i64)>,
+    ) -> Result<(), RecordError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(super::StoreError::from)?;
+        let mut challenge_id: Option<String> = None;
+        if let Some((hash, now)) = consume {
+            let id: Option<String> = sqlx::query_scalar(
+                "DELETE FROM challenges WHERE hash = ? AND expires_at > ? RETURNING id",
+            )
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(super::StoreError::from)?;
+            match id {
+                Some(id) => challenge_id = Some(id),
+                None => return Err(RecordError::ChallengeGone),
+            }
+        }
+        let res = sqlx::query(
+            "INSERT INTO certificates (serial, subject, sans, not_before, not_after, issued_at, transaction_id, message_type, \
+             signer_sha256, csr_sha256, requester, template, challenge_id, renews_serial, der) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&rec.serial)
+        .bind(&rec.subject)
+        .bind(serde_json::to_string(&rec.sans).unwrap_or_else(|_| "[]".into()))
+        .bind(rec.not_before)
+        .bind(rec.not_after)
+        .bind(rec.issued_at)
+        .bind(&rec.transaction_id)
+        .bind(&rec.message_type)
+        .bind(&rec.signer_sha256)
+        .bind(&rec.csr_sha256)
+        .bind(&rec.requester)
+        .bind(&rec.template)
+        .bind(&challenge_id)
+        .bind(&rec.renews_serial)
+        .bind(&rec.der)
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(RecordError::DuplicateSerial);
+            }
+            Err(e) => return Err(super::StoreError::from(e).into()),
+        }
+        tx.commit().await.map_err(super::StoreError::from)?;
+        Ok(())
+    }
+
+    async fn issued_for_retry(
+        &self,
+        transaction_id: &str,
+        signer_sha256: &[u8],
+        csr_sha256: &[u8],
+    ) -> StoreResult<Option<CertificateRow>> {
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE transaction_id = ? AND signer_sha256 = ? AND csr_sha256 = ? ORDER BY issued_at DESC LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(transaction_id)
+            .bind(signer_sha256)
+            .bind(csr_sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_to_cert).transpose()
+    }
+
+    async fn issued_for_poll(
+        &self,
+        transaction_id: &str,
+        subject: &str,
+    ) -> StoreResult<Option<CertificateRow>> {
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE transaction_id = ? AND subject = ? ORDER BY issued_at DESC LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(transaction_id)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_to_cert).transpose()
+    }
+
+    async fn certificate(&self, serial: &str) -> StoreResult<Option<CertificateRow>> {
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE serial = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_to_cert).transpose()
+    }
+
+    async fn list_certificates(&self, limit: u32) -> StoreResult<Vec<CertificateRow>> {
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certificates ORDER BY issued_at DESC, serial LIMIT ?"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_cert).collect()
+    }
+
+    async fn count_certificates(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
