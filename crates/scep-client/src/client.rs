@@ -1,0 +1,450 @@
+//! The SCEP client: capabilities, CA certificates, enrollment with polling.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use der::{Decode, Encode};
+use scep::attr::{ContentCipher, FailInfo, MessageType, Nonce, TransactionId};
+use scep::caps::{Capabilities, Capability};
+use scep::crypto::{PrivateKey, Signer};
+use scep::request::RequestBuilder;
+use scep::response::{Outcome, ParsedCertRep};
+use scep::x509;
+use x509_cert::{
+    Certificate,
+    ext::{
+        Extension,
+        pkix::{BasicConstraints, KeyUsages, SubjectAltName, name::GeneralName},
+    },
+    name::Name,
+};
+
+use crate::http::{HttpClient, HttpError};
+
+/// Client errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ScepError {
+    /// HTTP failed.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// The server answered with an HTTP error.
+    #[error("{operation}: HTTP {status}: {body}")]
+    Status {
+        /// Operation.
+        operation: &'static str,
+        /// Status code.
+        status: u16,
+        /// Start of the body.
+        body: String,
+    },
+    /// The server's answer is not what SCEP says.
+    #[error("{0}")]
+    Protocol(String),
+    /// The server refused the request.
+    #[error("the server refused the request: failInfo {info} ({text})")]
+    Failure {
+        /// failInfo.
+        info: FailInfo,
+        /// failInfoText.
+        text: String,
+    },
+    /// Still pending after the wait allowed.
+    #[error("the request is still pending after {0:?}")]
+    StillPending(Duration),
+    /// Protocol crate error.
+    #[error(transparent)]
+    Scep(#[from] scep::Error),
+}
+
+/// How PKIOperation travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// POST when the server advertises POSTPKIOperation, GET otherwise.
+    Auto,
+    /// Always POST.
+    Post,
+    /// Always GET.
+    Get,
+}
+
+/// The certificates GetCACert returned, sorted into roles by their extensions.
+#[derive(Clone, Debug)]
+pub struct CaCerts {
+    /// Every certificate, in the order received.
+    pub all: Vec<Certificate>,
+    /// The CA (basicConstraints CA, or the only certificate).
+    pub ca: Certificate,
+    /// The certificate to encrypt to (keyEncipherment), RA or CA.
+    pub encryption: Certificate,
+    /// The certificate expected to sign replies (digitalSignature), RA or CA.
+    pub signing: Certificate,
+    /// The Content-Type the server used.
+    pub content_type: String,
+}
+
+impl CaCerts {
+    fn from_certs(all: Vec<Certificate>, content_type: String) -> Result<Self, ScepError> {
+        let is_ca = |c: &Certificate| {
+            c.tbs_certificate()
+                .get_extension::<BasicConstraints>()
+                .ok()
+                .flatten()
+                .is_some_and(|(_, bc)| bc.ca)
+        };
+        let has = |c: &Certificate, ku: KeyUsages| {
+            x509::cert_key_usage(c).is_some_and(|k| k.0.contains(ku))
+        };
+        let ca = all
+            .iter()
+            .find(|c| is_ca(c))
+            .or_else(|| all.first())
+            .cloned()
+            .ok_or_else(|| ScepError::Protocol("GetCACert returned no certificate".into()))?;
+        let ras: Vec<&Certificate> = all.iter().filter(|c| !is_ca(c)).collect();
+        let encryption = ras
+            .iter()
+            .find(|c| has(c, KeyUsages::KeyEncipherment))
+            .or_else(|| ras.first())
+            .map(|c| (*c).clone())
+            .unwrap_or_else(|| ca.clone());
+        let signing = ras
+            .iter()
+            .find(|c| has(c, KeyUsages::DigitalSignature))
+            .or_else(|| ras.first())
+            .map(|c| (*c).clone())
+            .unwrap_or_else(|| ca.clone());
+        Ok(CaCerts {
+            all,
+            ca,
+            encryption,
+            signing,
+            content_type,
+        })
+    }
+}
+
+/// What to enroll for.
+#[derive(Clone, Debug)]
+pub struct EnrollOptions {
+    /// Subject, RFC 4514 (`CN=...,O=...`).
+    pub subject: String,
+    /// Challenge password.
+    pub challenge: Option<String>,
+    /// DNS names.
+    pub dns: Vec<String>,
+    /// IP addresses.
+    pub ips: Vec<std::net::IpAddr>,
+    /// Email addresses.
+    pub emails: Vec<String>,
+    /// Expected CA fingerprint (hex SHA-256 or SHA-1).
+    pub ca_fingerprint: Option<String>,
+    /// POST or GET.
+    pub transport: Transport,
+    /// How long to keep polling a PENDING request.
+    pub max_wait: Duration,
+    /// Delay between polls.
+    pub poll_interval: Duration,
+    /// transactionID to use (default: hex SHA-256 of the public key).
+    pub transaction_id: Option<String>,
+}
+
+impl EnrollOptions {
+    /// Options for `subject` with defaults.
+    pub fn new(subject: &str) -> Self {
+        EnrollOptions {
+            subject: subject.to_owned(),
+            challenge: None,
+            dns: vec![],
+            ips: vec![],
+            emails: vec![],
+            ca_fingerprint: None,
+            transport: Transport::Auto,
+            max_wait: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(5),
+            transaction_id: None,
+        }
+    }
+
+    /// With a challenge password.
+    pub fn challenge(mut self, pw: &str) -> Self {
+        self.challenge = Some(pw.to_owned());
+        self
+    }
+}
+
+/// The result of an enrollment.
+#[derive(Clone, Debug)]
+pub struct Enrolled {
+    /// The issued certificate.
+    pub certificate: Certificate,
+    /// Other certificates the reply held, then the CA certificates from GetCACert.
+    pub chain: Vec<Certificate>,
+    /// The transactionID used.
+    pub transaction_id: String,
+    /// Whether PKIOperation went by POST.
+    pub used_post: bool,
+    /// The cipher the request was encrypted with.
+    pub cipher: ContentCipher,
+    /// Number of CertPoll rounds.
+    pub polls: u32,
+}
+
+/// A SCEP client for one server URL.
+#[derive(Clone)]
+pub struct ScepClient {
+    url: String,
+    http: HttpClient,
+}
+
+impl ScepClient {
+    /// A client for the SCEP URL (e.g. `http://host/certsrv/mscep/mscep.dll`).
+    pub fn new(url: &str) -> Self {
+        ScepClient {
+            url: url.trim_end_matches('?').to_owned(),
+            http: HttpClient::default(),
+        }
+    }
+
+    /// With another HTTP client (time-outs).
+    pub fn with_http(mut self, http: HttpClient) -> Self {
+        self.http = http;
+        self
+    }
+
+    fn op_url(&self, op: &str, message: Option<&str>) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        match message {
+            Some(m) => format!("{}{sep}operation={op}&message={m}", self.url),
+            None => format!("{}{sep}operation={op}", self.url),
+        }
+    }
+
+    /// GetCACaps.
+    pub async fn caps(&self) -> Result<Capabilities, ScepError> {
+        let r = self.http.get(&self.op_url("GetCACaps", None), &[]).await?;
+        if r.status != 200 {
+            return Err(status_error("GetCACaps", &r));
+        }
+        Ok(Capabilities::parse(&String::from_utf8_lossy(&r.body)))
+    }
+
+    /// GetCACert, sorted into roles.
+    pub async fn ca_certs(&self) -> Result<CaCerts, ScepError> {
+        let r = self.http.get(&self.op_url("GetCACert", None), &[]).await?;
+        if r.status != 200 {
+            return Err(status_error("GetCACert", &r));
+        }
+        let ct = r.content_type.clone().unwrap_or_default();
+        let certs = if ct.eq_ignore_ascii_case(scep::operation::CONTENT_TYPE_CA_CERT) {
+            vec![Certificate::from_der(&r.body).map_err(|_| {
+                ScepError::Protocol("GetCACert: the body is not a DER certificate".into())
+            })?]
+        } else {
+            scep::cms::parse_certs_only(&r.body)
+                .map_err(|_| {
+                    ScepError::Protocol(format!(
+                        "GetCACert: Content-Type {ct:?} but the body is not a certs-only PKCS#7"
+                    ))
+                })?
+                .0
+        };
+        CaCerts::from_certs(certs, ct)
+    }
+
+    /// Send one pkiMessage and return the raw CertRep.
+    pub async fn pki_operation(&self, msg: Vec<u8>, post: bool) -> Result<Vec<u8>, ScepError> {
+        let r = if post {
+            self.http
+                .post(
+                    &self.op_url("PKIOperation", None),
+                    scep::operation::CONTENT_TYPE_PKI_MESSAGE,
+                    msg,
+                )
+                .await?
+        } else {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&msg);
+            let enc = b64
+                .replace('+', "%2B")
+                .replace('/', "%2F")
+                .replace('=', "%3D");
+            self.http
+                .get(&self.op_url("PKIOperation", Some(&enc)), &[])
+                .await?
+        };
+        if r.status != 200 {
+            return Err(status_error("PKIOperation", &r));
+        }
+        Ok(r.body)
+    }
+
+    /// Enroll `key` with `opts`: GetCACaps, GetCACert, PKCSReq, CertPoll while PENDING.
+    pub async fn enroll(
+        &self,
+        key: &PrivateKey,
+        opts: &EnrollOptions,
+    ) -> Result<Enrolled, ScepError> {
+        let caps = self.caps().await?;
+        let cas = self.ca_certs().await?;
+        if let Some(fp) = &opts.ca_fingerprint {
+            check_fingerprint(&cas.ca, fp)?;
+        }
+        let subject = Name::from_str(&opts.subject).map_err(|_| {
+            ScepError::Protocol(format!(
+                "--subject {:?} is not a distinguished name",
+                opts.subject
+            ))
+        })?;
+        let mut extensions: Vec<Extension> = Vec::new();
+        let mut names: Vec<GeneralName> = Vec::new();
+        for d in &opts.dns {
+            names
+                .push(GeneralName::DnsName(der::asn1::Ia5String::new(d).map_err(
+                    |_| ScepError::Protocol(format!("bad DNS name {d:?}")),
+                )?));
+        }
+        for e in &opts.emails {
+            names.push(GeneralName::Rfc822Name(
+                der::asn1::Ia5String::new(e)
+                    .map_err(|_| ScepError::Protocol(format!("bad email {e:?}")))?,
+            ));
+        }
+        for ip in &opts.ips {
+            let bytes = match ip {
+                std::net::IpAddr::V4(a) => a.octets().to_vec(),
+                std::net::IpAddr::V6(a) => a.octets().to_vec(),
+            };
+            names.push(GeneralName::IpAddress(
+                der::asn1::OctetString::new(bytes).map_err(scep::Error::from)?,
+            ));
+        }
+        if !names.is_empty() {
+            extensions.push(x509::subject_alt_name(SubjectAltName(names))?);
+        }
+        let csr = x509::csr(&subject, key, opts.challenge.as_deref(), &extensions)?;
+        let signer_cert = x509::scep_signer_certificate(&subject, key)?;
+        let cipher = if caps.has(Capability::Aes) {
+            ContentCipher::Aes256
+        } else {
+            ContentCipher::Des3
+        };
+        let post = match opts.transport {
+            Transport::Auto => caps.has(Capability::PostPkiOperation),
+            Transport::Post => true,
+            Transport::Get => false,
+        };
+        let tid = opts.transaction_id.clone().unwrap_or_else(|| {
+            hex::encode_upper(
+                scep::attr::DigestAlg::Sha256
+                    .digest(&key.public_key().to_der().unwrap_or_default()),
+            )
+        });
+        let started = Instant::now();
+        let mut polls = 0u32;
+        let mut message_type = MessageType::PkcsReq;
+        let mut body = csr;
+        loop {
+            let nonce = Nonce::random()?;
+            let msg = RequestBuilder {
+                message_type,
+                transaction_id: TransactionId::new(tid.clone()),
+                sender_nonce: nonce.clone(),
+                body: &body,
+                recipient: &cas.encryption,
+                cipher,
+                signer: key,
+                signer_cert: &signer_cert,
+            }
+            .build()?;
+            let raw = self.pki_operation(msg, post).await?;
+            let rep = ParsedCertRep::parse(&raw, &cas.all, &signer_cert, key)?;
+            if rep.transaction_id.as_ref().map(TransactionId::as_str) != Some(tid.as_str()) {
+                return Err(ScepError::Protocol(
+                    "the CertRep does not echo our transactionID".into(),
+                ));
+            }
+            if rep.recipient_nonce.as_ref() != Some(&nonce) {
+                return Err(ScepError::Protocol(
+                    "the CertRep's recipientNonce is not our senderNonce".into(),
+                ));
+            }
+            match rep.outcome {
+                Outcome::Success { certificates, .. } => {
+                    let ours = key.public_key();
+                    let certificate = certificates
+                        .iter()
+                        .find(|c| *c.tbs_certificate().subject_public_key_info() == ours)
+                        .cloned()
+                        .ok_or_else(|| {
+                            ScepError::Protocol("SUCCESS without a certificate for our key".into())
+                        })?;
+                    let mut chain: Vec<Certificate> = certificates
+                        .into_iter()
+                        .filter(|c| *c != certificate)
+                        .collect();
+                    if !chain.contains(&cas.ca) {
+                        chain.push(cas.ca.clone());
+                    }
+                    return Ok(Enrolled {
+                        certificate,
+                        chain,
+                        transaction_id: tid,
+                        used_post: post,
+                        cipher,
+                        polls,
+                    });
+                }
+                Outcome::Failure(info, text) => return Err(ScepError::Failure { info, text }),
+                Outcome::Pending => {
+                    if started.elapsed() >= opts.max_wait {
+                        return Err(ScepError::StillPending(opts.max_wait));
+                    }
+                    tokio::time::sleep(opts.poll_interval).await;
+                    polls += 1;
+                    message_type = MessageType::CertPoll;
+                    body = scep::request::issuer_and_subject(
+                        cas.ca.tbs_certificate().subject(),
+                        &subject,
+                    )?;
+                }
+            }
+        }
+    }
+}
+
+fn status_error(operation: &'static str, r: &crate::http::Response) -> ScepError {
+    let body: String = String::from_utf8_lossy(&r.body).chars().take(200).collect();
+    ScepError::Status {
+        operation,
+        status: r.status,
+        body: body.trim().to_owned(),
+    }
+}
+
+/// Compare the CA certificate's SHA-256 or SHA-1 fingerprint with `expected` (hex,
+/// separators ignored).
+pub(crate) fn check_fingerprint(ca: &Certificate, expected: &str) -> Result<(), ScepError> {
+    let want: String = expected
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let der = ca.to_der().map_err(scep::Error::from)?;
+    let got = match want.len() {
+        64 => hex::encode_upper(scep::attr::DigestAlg::Sha256.digest(&der)),
+        40 => hex::encode_upper(scep::attr::DigestAlg::Sha1.digest(&der)),
+        _ => {
+            return Err(ScepError::Protocol(
+                "--ca-fingerprint must be a SHA-256 (64 hex digits) or SHA-1 (40) fingerprint"
+                    .into(),
+            ));
+        }
+    };
+    if got == want {
+        Ok(())
+    } else {
+        Err(ScepError::Protocol(format!(
+            "the CA fingerprint is {got}, not the expected {want}"
+        )))
+    }
+}
