@@ -312,32 +312,59 @@ pub(crate) fn envelope(
     recipient: &Certificate,
     cipher: ContentCipher,
 ) -> Result<Vec<u8>> {
-    use aws_lc_rs::cipher::{EncryptionContext, PaddedBlockEncryptingKey, UnboundCipherKey};
     if cipher == ContentCipher::Des {
         return Err(Error::UnsupportedAlgorithm(
             "single DES is never sent".into(),
         ));
     }
     let key = Zeroizing::new(crypto::random_bytes(cipher.key_len())?);
+    envelope_with(content, recipient, cipher, &key, None, true)
+}
+
+/// Build an EnvelopedData from chosen parts: the content key, optionally the
+/// encrypted-key bytes in place of the real key transport, and whether to pad.
+/// For robustness tests that need envelopes a correct client never makes.
+pub fn envelope_with(
+    content: &[u8],
+    recipient: &Certificate,
+    cipher: ContentCipher,
+    key: &[u8],
+    encrypted_key: Option<Vec<u8>>,
+    pad: bool,
+) -> Result<Vec<u8>> {
+    use aws_lc_rs::cipher::{
+        EncryptingKey, EncryptionContext, PaddedBlockEncryptingKey, UnboundCipherKey,
+    };
     let iv = crypto::random_bytes(cipher.block_len())?;
-    let ek = PaddedBlockEncryptingKey::cbc_pkcs7(UnboundCipherKey::new(aws_cipher(cipher), &key)?)?;
-    let ctx = if cipher.block_len() == 16 {
-        EncryptionContext::Iv128(
-            <[u8; 16]>::try_from(iv.as_slice())
-                .map_err(|_| Error::Crypto("iv"))?
-                .into(),
-        )
-    } else {
-        EncryptionContext::Iv64(
-            <[u8; 8]>::try_from(iv.as_slice())
-                .map_err(|_| Error::Crypto("iv"))?
-                .into(),
-        )
+    let ctx = || -> Result<EncryptionContext> {
+        Ok(if cipher.block_len() == 16 {
+            EncryptionContext::Iv128(
+                <[u8; 16]>::try_from(iv.as_slice())
+                    .map_err(|_| Error::Crypto("iv"))?
+                    .into(),
+            )
+        } else {
+            EncryptionContext::Iv64(
+                <[u8; 8]>::try_from(iv.as_slice())
+                    .map_err(|_| Error::Crypto("iv"))?
+                    .into(),
+            )
+        })
     };
     let mut buf = content.to_vec();
-    ek.less_safe_encrypt(&mut buf, ctx)?;
+    if pad {
+        let ek =
+            PaddedBlockEncryptingKey::cbc_pkcs7(UnboundCipherKey::new(aws_cipher(cipher), key)?)?;
+        ek.less_safe_encrypt(&mut buf, ctx()?)?;
+    } else {
+        let ek = EncryptingKey::cbc(UnboundCipherKey::new(aws_cipher(cipher), key)?)?;
+        ek.less_safe_encrypt(&mut buf, ctx()?)?;
+    }
     let tbs = recipient.tbs_certificate();
-    let enc_key = crypto::encrypt_key(tbs.subject_public_key_info(), &key)?;
+    let enc_key = match encrypted_key {
+        Some(k) => k,
+        None => crypto::encrypt_key(tbs.subject_public_key_info(), key)?,
+    };
     let ktri = KeyTransRecipientInfo {
         version: CmsVersion::V0,
         rid: RecipientIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {

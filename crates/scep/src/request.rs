@@ -236,7 +236,12 @@ pub struct RequestBuilder<'a> {
 impl RequestBuilder<'_> {
     /// Encode, encrypt and sign.
     pub fn build(&self) -> Result<Vec<u8>> {
-        let envelope = c::envelope(self.body, self.recipient, self.cipher)?;
+        self.build_with_envelope(c::envelope(self.body, self.recipient, self.cipher)?)
+    }
+
+    /// Sign a ready-made envelope (see [`crate::cms::envelope_with`]) instead of
+    /// encrypting `body`.
+    pub fn build_with_envelope(&self, envelope: Vec<u8>) -> Result<Vec<u8>> {
         let attrs: Vec<Attribute> = vec![
             c::attr_value(
                 oid::MESSAGE_TYPE,

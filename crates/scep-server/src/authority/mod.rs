@@ -174,8 +174,14 @@ impl Authority {
         &self.challenge_secret
     }
 
-    /// Handle one PKIOperation from `requester`. Crypto runs on the blocking pool.
-    pub async fn pki_operation(self: &Arc<Self>, bytes: Vec<u8>, requester: String) -> PkiReply {
+    /// Handle one PKIOperation from `requester`, received by `via` (GET or POST).
+    /// Crypto runs on the blocking pool.
+    pub async fn pki_operation(
+        self: &Arc<Self>,
+        bytes: Vec<u8>,
+        requester: String,
+        via: &'static str,
+    ) -> PkiReply {
         let this = Arc::clone(self);
         let opened = tokio::task::spawn_blocking(move || {
             let msg = match PkiMessage::parse(&bytes) {
@@ -197,7 +203,7 @@ impl Authority {
         let (reply, mtype, req) = match opened {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
-                warn!(requester, error = %e, "unreadable PKIOperation");
+                warn!(requester, via, error = %e, "unreadable PKIOperation");
                 return PkiReply::Unreadable;
             }
             Err(e) => {
@@ -211,7 +217,7 @@ impl Authority {
                 let r = Rejection::new(e.fail_info(), public_text(&e), e.to_string());
                 self.reject(&tid, mtype, &requester, r)
             }
-            Ok(req) => match self.decide(req, &requester).await {
+            Ok(req) => match self.decide(req, &requester, via).await {
                 Ok(o) => o,
                 Err(r) => self.reject(&tid, mtype, &requester, r),
             },
@@ -244,10 +250,15 @@ impl Authority {
         Outcome::Failure(r.info, r.public)
     }
 
-    async fn decide(self: &Arc<Self>, req: Request, requester: &str) -> Result<Outcome, Rejection> {
+    async fn decide(
+        self: &Arc<Self>,
+        req: Request,
+        requester: &str,
+        via: &'static str,
+    ) -> Result<Outcome, Rejection> {
         let Request { reply, body, .. } = req;
         match body {
-            Body::PkcsReq(csr) => self.enroll(&reply, csr, requester).await,
+            Body::PkcsReq(csr) => self.enroll(&reply, csr, requester, via).await,
             Body::RenewalReq(_) => Err(Rejection::new(
                 FailInfo::BadRequest,
                 "RenewalReq is not accepted by this server.",
@@ -312,6 +323,7 @@ impl Authority {
         reply: &ReplyTo,
         csr: Csr,
         requester: &str,
+        via: &'static str,
     ) -> Result<Outcome, Rejection> {
         let tid = reply.transaction_id.as_str();
         let signer_sha256 = DigestAlg::Sha256.digest(&reply.recipient.to_der().map_err(internal)?);
@@ -431,7 +443,7 @@ impl Authority {
         }
         info!(
             transaction_id = tid,
-            serial, subject, requester, "certificate issued"
+            serial, subject, requester, via, "certificate issued"
         );
         let mut certificates = vec![cert];
         if self.config.scep.include_ca_in_reply {

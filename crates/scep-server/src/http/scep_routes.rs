@@ -77,14 +77,14 @@ pub(super) async fn handle(
             if body.is_empty() {
                 return plain(StatusCode::BAD_REQUEST, "The request body is empty.\n");
             }
-            pki(&state, body.to_vec(), peer).await
+            pki(&state, body.to_vec(), peer, "POST").await
         }
         (Operation::PkiOperation, &Method::GET) => {
             let Some(msg) = query.message.as_deref().filter(|m| !m.is_empty()) else {
                 return plain(StatusCode::BAD_REQUEST, "Missing message parameter.\n");
             };
             match operation::decode_message(msg) {
-                Ok(bytes) => pki(&state, bytes, peer).await,
+                Ok(bytes) => pki(&state, bytes, peer, "GET").await,
                 Err(_) => plain(
                     StatusCode::BAD_REQUEST,
                     "The message parameter is not base64.\n",
@@ -98,10 +98,10 @@ pub(super) async fn handle(
     }
 }
 
-async fn pki(state: &AppState, bytes: Vec<u8>, peer: SocketAddr) -> Response {
+async fn pki(state: &AppState, bytes: Vec<u8>, peer: SocketAddr, via: &'static str) -> Response {
     match state
         .authority
-        .pki_operation(bytes, peer.ip().to_string())
+        .pki_operation(bytes, peer.ip().to_string(), via)
         .await
     {
         PkiReply::CertRep(der) => with_type(operation::CONTENT_TYPE_PKI_MESSAGE, der),

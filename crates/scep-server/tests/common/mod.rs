@@ -1,0 +1,216 @@
+//! Starts the real `scepd` binary on 127.0.0.1 with a fresh data directory.
+#![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+pub const SCEPD: &str = env!("CARGO_BIN_EXE_scepd");
+pub const PASSPHRASE: &str = "test passphrase, not secret";
+
+/// A running scepd.
+pub struct Server {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Initialise a data directory, let `configure` edit scepd.toml, then serve.
+    pub fn start(configure: impl FnOnce(&mut String)) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let out = scepd(&["init", "--data-dir", data.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cfg = data.join("scepd.toml");
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        configure(&mut text);
+        std::fs::write(&cfg, text).unwrap();
+        Self::serve(dir)
+    }
+
+    /// Serve an existing data directory (after a restart, say).
+    pub fn serve(dir: tempfile::TempDir) -> Server {
+        let data = dir.path().join("data");
+        let mut child = Command::new(SCEPD)
+            .args([
+                "serve",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env("SCEPD_KEY_PASSPHRASE", PASSPHRASE)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("scepd listening on ") {
+                    let _ = tx.send(addr.to_owned());
+                }
+            }
+        });
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let l2 = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                l2.lock().unwrap().push(line);
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(b) => b,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("scepd did not start: {:?}", logs.lock().unwrap());
+            }
+        };
+        Server {
+            child,
+            dir,
+            base,
+            logs,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The NDES SCEP URL.
+    pub fn url(&self) -> String {
+        format!("{}/certsrv/mscep/mscep.dll", self.base)
+    }
+
+    /// `scepd challenge new`.
+    pub fn challenge(&self) -> String {
+        let out = scepd(&[
+            "challenge",
+            "new",
+            "--data-dir",
+            self.data_dir().to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "challenge new: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Certificates in the store, via `scepd cert list --json`.
+    pub fn certificates(&self) -> Vec<serde_json::Value> {
+        let out = scepd(&[
+            "cert",
+            "list",
+            "--json",
+            "--limit",
+            "100000",
+            "--data-dir",
+            self.data_dir().to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "cert list: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
+    }
+
+    /// Log lines so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Stop the server and keep its data directory.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run scepd with the test passphrase.
+pub fn scepd(args: &[&str]) -> std::process::Output {
+    Command::new(SCEPD)
+        .args(args)
+        .env("SCEPD_KEY_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap()
+}
+
+/// Whether micromdm's scepclient is installed (CI installs it; `.ci/run` fails without it).
+pub fn scepclient() -> &'static str {
+    "scepclient"
+}
+
+/// Run scepclient in a fresh directory; returns (success, combined output, dir).
+pub fn run_scepclient(
+    url: &str,
+    cn: &str,
+    challenge: &str,
+    extra: &[&str],
+) -> (bool, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(scepclient())
+        .current_dir(dir.path())
+        .args([
+            "-server-url",
+            url,
+            "-private-key",
+            "key.pem",
+            "-cn",
+            cn,
+            "-challenge",
+            challenge,
+        ])
+        .args(extra)
+        .output()
+        .expect("scepclient is not installed: apt-get install -y scep (.ci/run does this)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.success() && dir.path().join("client.pem").exists(),
+        text,
+        dir,
+    )
+}
+
+/// `openssl verify -CAfile ca cert`.
+pub fn openssl_verify(ca: &Path, cert: &Path) -> bool {
+    let out = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(ca)
+        .arg(cert)
+        .output()
+        .unwrap();
+    out.status.success() && String::from_utf8_lossy(&out.stdout).contains(": OK")
+}
