@@ -10,20 +10,20 @@ use x509_cert::Certificate;
 /// Load a private key: PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`), PEM or DER.
 pub fn load_key(path: &Path) -> anyhow::Result<PrivateKey> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if let Ok(text) = std::str::from_utf8(&bytes) {
-        if text.contains("-----BEGIN") {
-            let (label, der) = der::pem::decode_vec(text.trim().as_bytes())
-                .with_context(|| format!("{} is not valid PEM", path.display()))?;
-            return match label {
-                "PRIVATE KEY" => Ok(PrivateKey::from_pkcs8_der(&der)?),
-                "RSA PRIVATE KEY" => Ok(PrivateKey::from_pkcs1_der(&der)?),
-                "ENCRYPTED PRIVATE KEY" => bail!(
-                    "{} is encrypted; decrypt it first (openssl pkey -in ... -out ...)",
-                    path.display()
-                ),
-                other => bail!("{}: unsupported PEM label {other}", path.display()),
-            };
-        }
+    if let Ok(text) = std::str::from_utf8(&bytes)
+        && text.contains("-----BEGIN")
+    {
+        let (label, der) = der::pem::decode_vec(text.trim().as_bytes())
+            .with_context(|| format!("{} is not valid PEM", path.display()))?;
+        return match label {
+            "PRIVATE KEY" => Ok(PrivateKey::from_pkcs8_der(&der)?),
+            "RSA PRIVATE KEY" => Ok(PrivateKey::from_pkcs1_der(&der)?),
+            "ENCRYPTED PRIVATE KEY" => bail!(
+                "{} is encrypted; decrypt it first (openssl pkey -in ... -out ...)",
+                path.display()
+            ),
+            other => bail!("{}: unsupported PEM label {other}", path.display()),
+        };
     }
     PrivateKey::from_pkcs8_der(&bytes)
         .or_else(|_| PrivateKey::from_pkcs1_der(&bytes))

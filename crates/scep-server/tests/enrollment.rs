@@ -90,7 +90,7 @@ async fn scep_client_enrolls_by_post_and_by_get_with_sans() {
         let cert = dir.path().join("cert.pem");
         std::fs::write(
             &cert,
-            scep_client::pem::certs_pem(&[got.certificate.clone()]).unwrap(),
+            scep_client::pem::certs_pem(std::slice::from_ref(&got.certificate)).unwrap(),
         )
         .unwrap();
         assert!(openssl_verify(&server.data_dir().join("ca.pem"), &cert));

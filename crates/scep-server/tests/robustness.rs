@@ -1,0 +1,294 @@
+//! Bad input gets its precise answer, the server stays up, nothing is recorded, and
+//! decryption failures cannot be told apart (no padding oracle).
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::str::FromStr;
+
+use common::Server;
+use scep::attr::{ContentCipher, FailInfo, MessageType, Nonce, TransactionId};
+use scep::crypto::{KeyType, PrivateKey, Signer};
+use scep::request::RequestBuilder;
+use scep::response::{Outcome, ParsedCertRep};
+use scep_client::{CaCerts, ScepClient, http::HttpClient};
+use x509_cert::{Certificate, name::Name};
+
+struct Device {
+    key: PrivateKey,
+    signer: Certificate,
+    csr: Vec<u8>,
+}
+
+fn device(challenge: &str) -> Device {
+    let key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+    let subject = Name::from_str("CN=probe,O=Example").unwrap();
+    let csr = scep::x509::csr(&subject, &key, Some(challenge), &[]).unwrap();
+    let signer = scep::x509::scep_signer_certificate(&subject, &key).unwrap();
+    Device { key, signer, csr }
+}
+
+fn builder<'a>(d: &'a Device, cas: &'a CaCerts, tid: &str, nonce: &[u8]) -> RequestBuilder<'a> {
+    RequestBuilder {
+        message_type: MessageType::PkcsReq,
+        transaction_id: TransactionId::new(tid),
+        sender_nonce: Nonce(nonce.to_vec()),
+        body: &d.csr,
+        recipient: &cas.encryption,
+        cipher: ContentCipher::Aes256,
+        signer: &d.key,
+        signer_cert: &d.signer,
+    }
+}
+
+async fn post(server: &Server, body: Vec<u8>) -> scep_client::http::Response {
+    HttpClient::default()
+        .post(
+            &format!("{}?operation=PKIOperation", server.url()),
+            "application/x-pki-message",
+            body,
+        )
+        .await
+        .unwrap()
+}
+
+async fn still_up(server: &Server) {
+    let caps = ScepClient::new(&server.url()).caps().await.unwrap();
+    assert!(caps.has(scep::caps::Capability::Aes));
+}
+
+#[tokio::test]
+async fn unreadable_messages_get_http_errors_and_the_server_stays_up() {
+    let mut server = Server::start(|_| {});
+    let cas = ScepClient::new(&server.url()).ca_certs().await.unwrap();
+    let d = device(&server.challenge());
+    let good = builder(&d, &cas, "T1", &[1; 16]).build().unwrap();
+
+    let truncated = post(&server, good[..good.len() / 2].to_vec()).await;
+    assert_eq!(truncated.status, 400);
+    let mut random = vec![0u8; 3000];
+    aws_lc_rs::rand::fill(&mut random).unwrap();
+    assert_eq!(post(&server, random).await.status, 400);
+    assert_eq!(post(&server, vec![]).await.status, 400);
+    let oversized = post(&server, vec![0x30; 200 * 1024]).await;
+    assert_eq!(oversized.status, 413);
+    // GET with a message that is not base64, and without one.
+    let http = HttpClient::default();
+    assert_eq!(
+        http.get(
+            &format!("{}?operation=PKIOperation&message=%%%%", server.url()),
+            &[]
+        )
+        .await
+        .unwrap()
+        .status,
+        400
+    );
+    assert_eq!(
+        http.get(&format!("{}?operation=PKIOperation", server.url()), &[])
+            .await
+            .unwrap()
+            .status,
+        400
+    );
+    assert_eq!(
+        http.get(&format!("{}?operation=Nonsense", server.url()), &[])
+            .await
+            .unwrap()
+            .status,
+        400
+    );
+    // A 16 KiB request line is fine (it reaches the SCEP decoder and is refused there).
+    let long = format!(
+        "{}?operation=PKIOperation&message={}",
+        server.url(),
+        "A".repeat(16 * 1024)
+    );
+    assert_eq!(http.get(&long, &[]).await.unwrap().status, 400);
+    // The info page answers a plain GET.
+    let info = http.get(&server.url(), &[]).await.unwrap();
+    assert_eq!(info.status, 200);
+    assert!(
+        String::from_utf8_lossy(&info.body)
+            .contains("Network Device Enrollment Service allows you to obtain certificates")
+    );
+
+    still_up(&server).await;
+    assert!(server.alive());
+    assert!(server.certificates().is_empty());
+    // Bodies that do not parse carry no library text.
+    assert_eq!(
+        String::from_utf8_lossy(&truncated.body).trim(),
+        "The request is not a valid SCEP message."
+    );
+}
+
+#[tokio::test]
+async fn a_resent_request_gets_the_same_certificate_but_a_new_key_does_not() {
+    let server = Server::start(|_| {});
+    let cas = ScepClient::new(&server.url()).ca_certs().await.unwrap();
+    let d = device(&server.challenge());
+    let msg = builder(&d, &cas, "RETRY-1", &[2; 16]).build().unwrap();
+    let first = ParsedCertRep::parse(
+        &post(&server, msg.clone()).await.body,
+        &cas.all,
+        &d.signer,
+        &d.key,
+    )
+    .unwrap();
+    let second =
+        ParsedCertRep::parse(&post(&server, msg).await.body, &cas.all, &d.signer, &d.key).unwrap();
+    let (
+        Outcome::Success {
+            certificates: a, ..
+        },
+        Outcome::Success {
+            certificates: b, ..
+        },
+    ) = (first.outcome, second.outcome)
+    else {
+        panic!("both must succeed")
+    };
+    assert_eq!(a[0], b[0], "the same certificate");
+    assert_eq!(server.certificates().len(), 1);
+    // Same transactionID, same (used) challenge, new key: a new request, refused.
+    let d2 = device("");
+    let d2 = Device {
+        csr: scep::x509::csr(
+            &Name::from_str("CN=probe,O=Example").unwrap(),
+            &d2.key,
+            Some("used"),
+            &[],
+        )
+        .unwrap(),
+        ..d2
+    };
+    let third = ParsedCertRep::parse(
+        &post(
+            &server,
+            builder(&d2, &cas, "RETRY-1", &[3; 16]).build().unwrap(),
+        )
+        .await
+        .body,
+        &cas.all,
+        &d2.signer,
+        &d2.key,
+    )
+    .unwrap();
+    assert!(matches!(
+        third.outcome,
+        Outcome::Failure(FailInfo::BadRequest, _)
+    ));
+    assert_eq!(server.certificates().len(), 1);
+}
+
+/// The reply with the senderNonce and the signature blanked out.
+fn blank(reply: &[u8], cas: &CaCerts, d: &Device) -> (Vec<u8>, Outcome) {
+    let parsed = ParsedCertRep::parse(reply, &cas.all, &d.signer, &d.key).unwrap();
+    let nonce = parsed.sender_nonce.unwrap().0;
+    let mut out = reply.to_vec();
+    let pos = out
+        .windows(nonce.len())
+        .position(|w| w == nonce.as_slice())
+        .unwrap();
+    out[pos..pos + nonce.len()].fill(0);
+    let n = out.len();
+    out[n - 256..].fill(0); // RSA-2048 signature: the last field of the message
+    (out, parsed.outcome)
+}
+
+#[tokio::test]
+async fn decryption_failures_are_indistinguishable() {
+    let server = Server::start(|_| {});
+    let cas = ScepClient::new(&server.url()).ca_certs().await.unwrap();
+    let d = device(&server.challenge());
+    let ra = cas
+        .encryption
+        .tbs_certificate()
+        .subject_public_key_info()
+        .clone();
+    let b = builder(&d, &cas, "ORACLE", &[7; 16]);
+    let key32 = [0x11u8; 32];
+
+    // 1. bad PKCS#1 padding: random bytes as the encrypted key
+    let mut junk = vec![0u8; 256];
+    aws_lc_rs::rand::fill(&mut junk).unwrap();
+    junk[0] = 0;
+    let bad_padding = scep::cms::envelope_with(
+        &d.csr,
+        &cas.encryption,
+        ContentCipher::Aes256,
+        &key32,
+        Some(junk),
+        true,
+    )
+    .unwrap();
+    // 2. a well-formed key transport of a 16-byte key for AES-256
+    let short = scep::crypto::encrypt_key(&ra, &[0x22; 16]).unwrap();
+    let wrong_len = scep::cms::envelope_with(
+        &d.csr,
+        &cas.encryption,
+        ContentCipher::Aes256,
+        &key32,
+        Some(short),
+        true,
+    )
+    .unwrap();
+    // 3. the right key, but the last block's padding is invalid
+    let mut unpadded = d.csr.clone();
+    let fill = 16 - unpadded.len() % 16;
+    unpadded.extend(std::iter::repeat_n(0u8, fill));
+    let bad_cbc = scep::cms::envelope_with(
+        &unpadded,
+        &cas.encryption,
+        ContentCipher::Aes256,
+        &key32,
+        None,
+        false,
+    )
+    .unwrap();
+    // 4. encrypted to another certificate (the CA's)
+    let wrong_cert =
+        scep::cms::envelope_with(&d.csr, &cas.ca, ContentCipher::Aes256, &key32, None, true)
+            .unwrap();
+
+    let mut replies = Vec::new();
+    for env in [bad_padding, wrong_len, bad_cbc, wrong_cert] {
+        let before = server.logs().len();
+        let r = post(&server, b.build_with_envelope(env).unwrap()).await;
+        assert_eq!(r.status, 200);
+        let (blanked, outcome) = blank(&r.body, &cas, &d);
+        match &outcome {
+            Outcome::Failure(FailInfo::BadMessageCheck, text) => {
+                assert_eq!(text, "The message could not be verified or decrypted.")
+            }
+            other => panic!("{other:?}"),
+        }
+        // The log line of the refusal, without its timestamp.
+        let logs = server.logs();
+        let line = logs[before..]
+            .iter()
+            .find(|l| l.contains("request refused"))
+            .cloned()
+            .unwrap_or_default();
+        let line = line
+            .split_once(' ')
+            .map(|x| x.1.to_owned())
+            .unwrap_or_default();
+        replies.push((blanked, line));
+    }
+    for (blanked, line) in &replies[1..] {
+        assert_eq!(
+            blanked, &replies[0].0,
+            "replies differ beyond nonce and signature"
+        );
+        assert_eq!(line, &replies[0].1, "log lines differ");
+    }
+    assert!(!replies[0].1.is_empty());
+    // The valid request still succeeds: the failures consumed nothing.
+    let ok = post(&server, b.build().unwrap()).await;
+    let parsed = ParsedCertRep::parse(&ok.body, &cas.all, &d.signer, &d.key).unwrap();
+    assert!(matches!(parsed.outcome, Outcome::Success { .. }));
+    assert_eq!(server.certificates().len(), 1);
+    let _ = d.key.public_key();
+}
