@@ -86,15 +86,9 @@ pub struct CaCerts {
 impl CaCerts {
     fn from_certs(all: Vec<Certificate>, content_type: String) -> Result<Self, ScepError> {
         let is_ca = |c: &Certificate| {
-            c.tbs_certificate()
-                .get_extension::<BasicConstraints>()
-                .ok()
-                .flatten()
-                .is_some_and(|(_, bc)| bc.ca)
+            c.tbs_certificate().get_extension::<BasicConstraints>().ok().flatten().is_some_and(|(_, bc)| bc.ca)
         };
-        let has = |c: &Certificate, ku: KeyUsages| {
-            x509::cert_key_usage(c).is_some_and(|k| k.0.contains(ku))
-        };
+        let has = |c: &Certificate, ku: KeyUsages| x509::cert_key_usage(c).is_some_and(|k| k.0.contains(ku));
         let ca = all
             .iter()
             .find(|c| is_ca(c))
@@ -114,13 +108,7 @@ impl CaCerts {
             .or_else(|| ras.first())
             .map(|c| (*c).clone())
             .unwrap_or_else(|| ca.clone());
-        Ok(CaCerts {
-            all,
-            ca,
-            encryption,
-            signing,
-            content_type,
-        })
+        Ok(CaCerts { all, ca, encryption, signing, content_type })
     }
 }
 
@@ -200,10 +188,7 @@ pub struct ScepClient {
 impl ScepClient {
     /// A client for the SCEP URL (e.g. `http://host/certsrv/mscep/mscep.dll`).
     pub fn new(url: &str) -> Self {
-        ScepClient {
-            url: url.trim_end_matches('?').to_owned(),
-            http: HttpClient::default(),
-        }
+        ScepClient { url: url.trim_end_matches('?').to_owned(), http: HttpClient::default() }
     }
 
     /// With another HTTP client (time-outs).
@@ -237,9 +222,10 @@ impl ScepClient {
         }
         let ct = r.content_type.clone().unwrap_or_default();
         let certs = if ct.eq_ignore_ascii_case(scep::operation::CONTENT_TYPE_CA_CERT) {
-            vec![Certificate::from_der(&r.body).map_err(|_| {
-                ScepError::Protocol("GetCACert: the body is not a DER certificate".into())
-            })?]
+            vec![
+                Certificate::from_der(&r.body)
+                    .map_err(|_| ScepError::Protocol("GetCACert: the body is not a DER certificate".into()))?,
+            ]
         } else {
             scep::cms::parse_certs_only(&r.body)
                 .map_err(|_| {
@@ -255,22 +241,11 @@ impl ScepClient {
     /// Send one pkiMessage and return the raw CertRep.
     pub async fn pki_operation(&self, msg: Vec<u8>, post: bool) -> Result<Vec<u8>, ScepError> {
         let r = if post {
-            self.http
-                .post(
-                    &self.op_url("PKIOperation", None),
-                    scep::operation::CONTENT_TYPE_PKI_MESSAGE,
-                    msg,
-                )
-                .await?
+            self.http.post(&self.op_url("PKIOperation", None), scep::operation::CONTENT_TYPE_PKI_MESSAGE, msg).await?
         } else {
             let b64 = base64::engine::general_purpose::STANDARD.encode(&msg);
-            let enc = b64
-                .replace('+', "%2B")
-                .replace('/', "%2F")
-                .replace('=', "%3D");
-            self.http
-                .get(&self.op_url("PKIOperation", Some(&enc)), &[])
-                .await?
+            let enc = b64.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+            self.http.get(&self.op_url("PKIOperation", Some(&enc)), &[]).await?
         };
         if r.status != 200 {
             return Err(status_error("PKIOperation", &r));
@@ -279,34 +254,24 @@ impl ScepClient {
     }
 
     /// Enroll `key` with `opts`: GetCACaps, GetCACert, PKCSReq, CertPoll while PENDING.
-    pub async fn enroll(
-        &self,
-        key: &PrivateKey,
-        opts: &EnrollOptions,
-    ) -> Result<Enrolled, ScepError> {
+    pub async fn enroll(&self, key: &PrivateKey, opts: &EnrollOptions) -> Result<Enrolled, ScepError> {
         let caps = self.caps().await?;
         let cas = self.ca_certs().await?;
         if let Some(fp) = &opts.ca_fingerprint {
             check_fingerprint(&cas.ca, fp)?;
         }
-        let subject = Name::from_str(&opts.subject).map_err(|_| {
-            ScepError::Protocol(format!(
-                "--subject {:?} is not a distinguished name",
-                opts.subject
-            ))
-        })?;
+        let subject = Name::from_str(&opts.subject)
+            .map_err(|_| ScepError::Protocol(format!("--subject {:?} is not a distinguished name", opts.subject)))?;
         let mut extensions: Vec<Extension> = Vec::new();
         let mut names: Vec<GeneralName> = Vec::new();
         for d in &opts.dns {
-            names
-                .push(GeneralName::DnsName(der::asn1::Ia5String::new(d).map_err(
-                    |_| ScepError::Protocol(format!("bad DNS name {d:?}")),
-                )?));
+            names.push(GeneralName::DnsName(
+                der::asn1::Ia5String::new(d).map_err(|_| ScepError::Protocol(format!("bad DNS name {d:?}")))?,
+            ));
         }
         for e in &opts.emails {
             names.push(GeneralName::Rfc822Name(
-                der::asn1::Ia5String::new(e)
-                    .map_err(|_| ScepError::Protocol(format!("bad email {e:?}")))?,
+                der::asn1::Ia5String::new(e).map_err(|_| ScepError::Protocol(format!("bad email {e:?}")))?,
             ));
         }
         for ip in &opts.ips {
@@ -314,30 +279,21 @@ impl ScepClient {
                 std::net::IpAddr::V4(a) => a.octets().to_vec(),
                 std::net::IpAddr::V6(a) => a.octets().to_vec(),
             };
-            names.push(GeneralName::IpAddress(
-                der::asn1::OctetString::new(bytes).map_err(scep::Error::from)?,
-            ));
+            names.push(GeneralName::IpAddress(der::asn1::OctetString::new(bytes).map_err(scep::Error::from)?));
         }
         if !names.is_empty() {
             extensions.push(x509::subject_alt_name(SubjectAltName(names))?);
         }
         let csr = x509::csr(&subject, key, opts.challenge.as_deref(), &extensions)?;
         let signer_cert = x509::scep_signer_certificate(&subject, key)?;
-        let cipher = if caps.has(Capability::Aes) {
-            ContentCipher::Aes256
-        } else {
-            ContentCipher::Des3
-        };
+        let cipher = if caps.has(Capability::Aes) { ContentCipher::Aes256 } else { ContentCipher::Des3 };
         let post = match opts.transport {
             Transport::Auto => caps.has(Capability::PostPkiOperation),
             Transport::Post => true,
             Transport::Get => false,
         };
         let tid = opts.transaction_id.clone().unwrap_or_else(|| {
-            hex::encode_upper(
-                scep::attr::DigestAlg::Sha256
-                    .digest(&key.public_key().to_der().unwrap_or_default()),
-            )
+            hex::encode_upper(scep::attr::DigestAlg::Sha256.digest(&key.public_key().to_der().unwrap_or_default()))
         });
         let started = Instant::now();
         let mut polls = 0u32;
@@ -359,14 +315,10 @@ impl ScepClient {
             let raw = self.pki_operation(msg, post).await?;
             let rep = ParsedCertRep::parse(&raw, &cas.all, &signer_cert, key)?;
             if rep.transaction_id.as_ref().map(TransactionId::as_str) != Some(tid.as_str()) {
-                return Err(ScepError::Protocol(
-                    "the CertRep does not echo our transactionID".into(),
-                ));
+                return Err(ScepError::Protocol("the CertRep does not echo our transactionID".into()));
             }
             if rep.recipient_nonce.as_ref() != Some(&nonce) {
-                return Err(ScepError::Protocol(
-                    "the CertRep's recipientNonce is not our senderNonce".into(),
-                ));
+                return Err(ScepError::Protocol("the CertRep's recipientNonce is not our senderNonce".into()));
             }
             match rep.outcome {
                 Outcome::Success { certificates, .. } => {
@@ -375,24 +327,12 @@ impl ScepClient {
                         .iter()
                         .find(|c| *c.tbs_certificate().subject_public_key_info() == ours)
                         .cloned()
-                        .ok_or_else(|| {
-                            ScepError::Protocol("SUCCESS without a certificate for our key".into())
-                        })?;
-                    let mut chain: Vec<Certificate> = certificates
-                        .into_iter()
-                        .filter(|c| *c != certificate)
-                        .collect();
+                        .ok_or_else(|| ScepError::Protocol("SUCCESS without a certificate for our key".into()))?;
+                    let mut chain: Vec<Certificate> = certificates.into_iter().filter(|c| *c != certificate).collect();
                     if !chain.contains(&cas.ca) {
                         chain.push(cas.ca.clone());
                     }
-                    return Ok(Enrolled {
-                        certificate,
-                        chain,
-                        transaction_id: tid,
-                        used_post: post,
-                        cipher,
-                        polls,
-                    });
+                    return Ok(Enrolled { certificate, chain, transaction_id: tid, used_post: post, cipher, polls });
                 }
                 Outcome::Failure(info, text) => return Err(ScepError::Failure { info, text }),
                 Outcome::Pending => {
@@ -402,10 +342,7 @@ impl ScepClient {
                     tokio::time::sleep(opts.poll_interval).await;
                     polls += 1;
                     message_type = MessageType::CertPoll;
-                    body = scep::request::issuer_and_subject(
-                        cas.ca.tbs_certificate().subject(),
-                        &subject,
-                    )?;
+                    body = scep::request::issuer_and_subject(cas.ca.tbs_certificate().subject(), &subject)?;
                 }
             }
         }
@@ -414,37 +351,26 @@ impl ScepClient {
 
 fn status_error(operation: &'static str, r: &crate::http::Response) -> ScepError {
     let body: String = String::from_utf8_lossy(&r.body).chars().take(200).collect();
-    ScepError::Status {
-        operation,
-        status: r.status,
-        body: body.trim().to_owned(),
-    }
+    ScepError::Status { operation, status: r.status, body: body.trim().to_owned() }
 }
 
 /// Compare the CA certificate's SHA-256 or SHA-1 fingerprint with `expected` (hex,
 /// separators ignored).
 pub(crate) fn check_fingerprint(ca: &Certificate, expected: &str) -> Result<(), ScepError> {
-    let want: String = expected
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .collect::<String>()
-        .to_ascii_uppercase();
+    let want: String = expected.chars().filter(char::is_ascii_hexdigit).collect::<String>().to_ascii_uppercase();
     let der = ca.to_der().map_err(scep::Error::from)?;
     let got = match want.len() {
         64 => hex::encode_upper(scep::attr::DigestAlg::Sha256.digest(&der)),
         40 => hex::encode_upper(scep::attr::DigestAlg::Sha1.digest(&der)),
         _ => {
             return Err(ScepError::Protocol(
-                "--ca-fingerprint must be a SHA-256 (64 hex digits) or SHA-1 (40) fingerprint"
-                    .into(),
+                "--ca-fingerprint must be a SHA-256 (64 hex digits) or SHA-1 (40) fingerprint".into(),
             ));
         }
     };
     if got == want {
         Ok(())
     } else {
-        Err(ScepError::Protocol(format!(
-            "the CA fingerprint is {got}, not the expected {want}"
-        )))
+        Err(ScepError::Protocol(format!("the CA fingerprint is {got}, not the expected {want}")))
     }
 }

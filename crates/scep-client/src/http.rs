@@ -70,10 +70,7 @@ impl HttpClient {
         let mut conn = HttpConnector::new();
         conn.set_connect_timeout(Some(timeout));
         conn.set_nodelay(true);
-        HttpClient {
-            inner: Client::builder(TokioExecutor::new()).build(conn),
-            timeout,
-        }
+        HttpClient { inner: Client::builder(TokioExecutor::new()).build(conn), timeout }
     }
 
     /// GET `url`.
@@ -82,14 +79,8 @@ impl HttpClient {
     }
 
     /// POST `body` to `url` with `content_type`.
-    pub async fn post(
-        &self,
-        url: &str,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> Result<Response, HttpError> {
-        self.send(Method::POST, url, Some((content_type, body)), &[])
-            .await
+    pub async fn post(&self, url: &str, content_type: &str, body: Vec<u8>) -> Result<Response, HttpError> {
+        self.send(Method::POST, url, Some((content_type, body)), &[]).await
     }
 
     async fn send(
@@ -108,27 +99,16 @@ impl HttpClient {
             b = b.header(*k, *v);
         }
         let req = match body {
-            Some((ct, bytes)) => b
-                .header(header::CONTENT_TYPE, ct)
-                .body(Full::new(Bytes::from(bytes))),
+            Some((ct, bytes)) => b.header(header::CONTENT_TYPE, ct).body(Full::new(Bytes::from(bytes))),
             None => b.body(Full::new(Bytes::new())),
         }
         .map_err(|_| HttpError::Url(url.to_owned()))?;
         let fut = async {
-            let resp = self
-                .inner
-                .request(req)
-                .await
-                .map_err(|source| HttpError::Connect {
-                    url: url.to_owned(),
-                    source,
-                })?;
+            let resp =
+                self.inner.request(req).await.map_err(|source| HttpError::Connect { url: url.to_owned(), source })?;
             let status = resp.status().as_u16();
-            let content_type = resp
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let content_type =
+                resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
             let www_authenticate = resp
                 .headers()
                 .get_all(header::WWW_AUTHENTICATE)
@@ -141,15 +121,8 @@ impl HttpClient {
                 .map_err(|_| HttpError::Body(url.to_owned()))?
                 .to_bytes()
                 .to_vec();
-            Ok(Response {
-                status,
-                content_type,
-                www_authenticate,
-                body,
-            })
+            Ok(Response { status, content_type, www_authenticate, body })
         };
-        tokio::time::timeout(self.timeout, fut)
-            .await
-            .map_err(|_| HttpError::Timeout(url.to_owned(), self.timeout))?
+        tokio::time::timeout(self.timeout, fut).await.map_err(|_| HttpError::Timeout(url.to_owned(), self.timeout))?
     }
 }

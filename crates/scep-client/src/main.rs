@@ -113,19 +113,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let der = c.to_der()?;
                 println!("- {role}: {}", tbs.subject());
                 println!("  issuer:     {}", tbs.issuer());
-                println!(
-                    "  valid:      {} to {}",
-                    tbs.validity().not_before,
-                    tbs.validity().not_after
-                );
-                println!(
-                    "  SHA-256:    {}",
-                    hex::encode_upper(scep::attr::DigestAlg::Sha256.digest(&der))
-                );
-                println!(
-                    "  SHA-1:      {}",
-                    hex::encode_upper(scep::attr::DigestAlg::Sha1.digest(&der))
-                );
+                println!("  valid:      {} to {}", tbs.validity().not_before, tbs.validity().not_after);
+                println!("  SHA-256:    {}", hex::encode_upper(scep::attr::DigestAlg::Sha256.digest(&der)));
+                println!("  SHA-1:      {}", hex::encode_upper(scep::attr::DigestAlg::Sha1.digest(&der)));
             }
             if let Some(path) = out {
                 std::fs::write(&path, pem::certs_pem(&cas.all)?)
@@ -171,17 +161,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let res = ScepClient::new(&url).enroll(&key, &opts).await?;
             std::fs::create_dir_all(&out)?;
             pem::write_private(&out.join("key.pem"), &pem::key_pem(&key)?)?;
-            std::fs::write(
-                out.join("cert.pem"),
-                pem::certs_pem(std::slice::from_ref(&res.certificate))?,
-            )?;
+            std::fs::write(out.join("cert.pem"), pem::certs_pem(std::slice::from_ref(&res.certificate))?)?;
             std::fs::write(out.join("chain.pem"), pem::certs_pem(&res.chain)?)?;
             let tbs = res.certificate.tbs_certificate();
             println!("issued: {}", tbs.subject());
-            println!(
-                "serial: {}",
-                hex::encode_upper(tbs.serial_number().as_bytes())
-            );
+            println!("serial: {}", hex::encode_upper(tbs.serial_number().as_bytes()));
             println!("not after: {}", tbs.validity().not_after);
             println!(
                 "transaction: {} ({}, {:?})",

@@ -18,10 +18,9 @@ pub fn load_key(path: &Path) -> anyhow::Result<PrivateKey> {
         return match label {
             "PRIVATE KEY" => Ok(PrivateKey::from_pkcs8_der(&der)?),
             "RSA PRIVATE KEY" => Ok(PrivateKey::from_pkcs1_der(&der)?),
-            "ENCRYPTED PRIVATE KEY" => bail!(
-                "{} is encrypted; decrypt it first (openssl pkey -in ... -out ...)",
-                path.display()
-            ),
+            "ENCRYPTED PRIVATE KEY" => {
+                bail!("{} is encrypted; decrypt it first (openssl pkey -in ... -out ...)", path.display())
+            }
             other => bail!("{}: unsupported PEM label {other}", path.display()),
         };
     }
@@ -32,11 +31,7 @@ pub fn load_key(path: &Path) -> anyhow::Result<PrivateKey> {
 
 /// PKCS#8 PEM of a key.
 pub fn key_pem(key: &PrivateKey) -> anyhow::Result<String> {
-    Ok(der::pem::encode_string(
-        "PRIVATE KEY",
-        LineEnding::LF,
-        key.pkcs8_der(),
-    )?)
+    Ok(der::pem::encode_string("PRIVATE KEY", LineEnding::LF, key.pkcs8_der())?)
 }
 
 /// PEM of certificates, concatenated.
@@ -55,9 +50,7 @@ pub fn load_certs(path: &Path) -> anyhow::Result<Vec<Certificate>> {
         return Certificate::load_pem_chain(&bytes)
             .with_context(|| format!("{} holds no valid certificate", path.display()));
     }
-    Ok(vec![Certificate::from_der(&bytes).with_context(|| {
-        format!("{} is not a DER certificate", path.display())
-    })?])
+    Ok(vec![Certificate::from_der(&bytes).with_context(|| format!("{} is not a DER certificate", path.display()))?])
 }
 
 /// Write a file readable by its owner only (for keys).
@@ -70,9 +63,7 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut f = opts.open(path).with_context(|| format!("cannot write {}", path.display()))?;
     f.write_all(text.as_bytes())?;
     Ok(())
 }

@@ -62,10 +62,7 @@ impl Passphrase {
     /// Find the passphrase: `SCEPD_KEY_PASSPHRASE`, else the file given, else
     /// `DIR/key-passphrase`.
     pub fn locate(data_dir: &Path, file: Option<&Path>) -> anyhow::Result<Self> {
-        if let Some(p) = std::env::var("SCEPD_KEY_PASSPHRASE")
-            .ok()
-            .filter(|p| !p.is_empty())
-        {
+        if let Some(p) = std::env::var("SCEPD_KEY_PASSPHRASE").ok().filter(|p| !p.is_empty()) {
             return Ok(Passphrase::new(p));
         }
         let path = file.map_or_else(|| data_dir.join(files::PASSPHRASE), Path::to_path_buf);
@@ -100,9 +97,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+    let mut f = opts.open(path).with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())
@@ -153,19 +148,14 @@ impl Ca {
                 not_after: now + params.ca_validity,
                 extensions: vec![
                     x509::basic_constraints(true)?,
-                    x509::key_usage(
-                        KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature,
-                    )?,
+                    x509::key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature)?,
                 ],
             },
             &ca_key.public_key(),
             None,
             &ca_key,
         )?;
-        let ca = KeyedCert {
-            cert: ca_cert,
-            key: ca_key,
-        };
+        let ca = KeyedCert { cert: ca_cert, key: ca_key };
         let org = ra_name_suffix(&params.subject);
         let ra_sign = issue_ra(
             &ca,
@@ -190,20 +180,14 @@ impl Ca {
             write_private(&dir.join(key_file), encrypt_key(&kc.key, pass)?.as_bytes())?;
         }
         let secret = derive_secret(&ca.key);
-        Ok(Ca {
-            ca,
-            ra_sign,
-            ra_encrypt,
-            secret,
-        })
+        Ok(Ca { ca, ra_sign, ra_encrypt, secret })
     }
 
     /// Load from `dir`, decrypting the keys with `pass`.
     pub fn load(dir: &Path, pass: &Passphrase) -> anyhow::Result<Self> {
         let load = |cert_file: &str, key_file: &str| -> anyhow::Result<KeyedCert> {
             let cert_path = dir.join(cert_file);
-            let pem = fs::read(&cert_path)
-                .with_context(|| format!("cannot read {}", cert_path.display()))?;
+            let pem = fs::read(&cert_path).with_context(|| format!("cannot read {}", cert_path.display()))?;
             let cert = Certificate::load_pem_chain(&pem)
                 .ok()
                 .and_then(|v| v.into_iter().next())
@@ -211,19 +195,12 @@ impl Ca {
             let key_path = dir.join(key_file);
             check_private(&key_path)?;
             let key = decrypt_key(
-                &fs::read_to_string(&key_path)
-                    .with_context(|| format!("cannot read {}", key_path.display()))?,
+                &fs::read_to_string(&key_path).with_context(|| format!("cannot read {}", key_path.display()))?,
                 pass,
             )
-            .with_context(|| {
-                format!("cannot decrypt {} (wrong passphrase?)", key_path.display())
-            })?;
+            .with_context(|| format!("cannot decrypt {} (wrong passphrase?)", key_path.display()))?;
             if key.public_key() != *cert.tbs_certificate().subject_public_key_info() {
-                bail!(
-                    "{} does not belong to {}",
-                    key_path.display(),
-                    cert_path.display()
-                );
+                bail!("{} does not belong to {}", key_path.display(), cert_path.display());
             }
             Ok(KeyedCert { cert, key })
         };
@@ -234,12 +211,7 @@ impl Ca {
             bail!("the RA encryption key must be RSA");
         }
         let secret = derive_secret(&ca.key);
-        Ok(Ca {
-            ca,
-            ra_sign,
-            ra_encrypt,
-            secret,
-        })
+        Ok(Ca { ca, ra_sign, ra_encrypt, secret })
     }
 
     /// A secret for keyed hashes (challenges) and implicit rejection, derived from the
@@ -250,24 +222,14 @@ impl Ca {
     }
 
     /// Sign a certificate for `csr` under `profile`.
-    pub fn issue(
-        &self,
-        csr: &Csr,
-        profile: &Profile,
-        now: SystemTime,
-    ) -> scep::Result<Certificate> {
+    pub fn issue(&self, csr: &Csr, profile: &Profile, now: SystemTime) -> scep::Result<Certificate> {
         let mut extensions = vec![x509::basic_constraints(false)?];
         let ku = profile.key_usage_for(csr);
         extensions.push(x509::extension(&ku, true)?);
         if !profile.extended_key_usage.is_empty() {
-            extensions.push(x509::extended_key_usage(
-                profile.extended_key_usage.clone(),
-            )?);
+            extensions.push(x509::extended_key_usage(profile.extended_key_usage.clone())?);
         }
-        if let Some(san) = csr
-            .extensions()
-            .iter()
-            .find(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME)
+        if let Some(san) = csr.extensions().iter().find(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME)
         {
             extensions.push(Extension {
                 extn_id: san.extn_id,
@@ -275,13 +237,7 @@ impl Ca {
                 extn_value: san.extn_value.clone(),
             });
         }
-        let ca_not_after = self
-            .ca
-            .cert
-            .tbs_certificate()
-            .validity()
-            .not_after
-            .to_system_time();
+        let ca_not_after = self.ca.cert.tbs_certificate().validity().not_after.to_system_time();
         let not_after = (now + profile.validity).min(ca_not_after);
         x509::issue(
             &CertTemplate {
@@ -324,10 +280,7 @@ impl Profile {
         } else {
             KeyUsages::DigitalSignature | KeyUsages::KeyAgreement | KeyUsages::NonRepudiation
         };
-        let requested = csr
-            .key_usage()
-            .map(|k| k.0 & allowed)
-            .filter(|k| !k.is_empty());
+        let requested = csr.key_usage().map(|k| k.0 & allowed).filter(|k| !k.is_empty());
         KeyUsage(requested.unwrap_or_else(|| {
             if rsa {
                 KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
@@ -352,13 +305,7 @@ fn issue_ra(
             subject: Name::from_str(subject).context("RA subject")?,
             serial: x509::random_serial()?,
             not_before: now - Duration::from_secs(300),
-            not_after: (now + validity).min(
-                ca.cert
-                    .tbs_certificate()
-                    .validity()
-                    .not_after
-                    .to_system_time(),
-            ),
+            not_after: (now + validity).min(ca.cert.tbs_certificate().validity().not_after.to_system_time()),
             extensions: vec![x509::basic_constraints(false)?, x509::key_usage(ku)?],
         },
         &key.public_key(),
@@ -381,36 +328,23 @@ fn ra_name_suffix(ca: &Name) -> String {
 }
 
 fn derive_secret(ca_key: &PrivateKey) -> Zeroizing<[u8; 32]> {
-    Zeroizing::new(scep::crypto::hmac_sha256(
-        ca_key.pkcs8_der(),
-        b"scepd server secret v1",
-    ))
+    Zeroizing::new(scep::crypto::hmac_sha256(ca_key.pkcs8_der(), b"scepd server secret v1"))
 }
 
 fn encrypt_key(key: &PrivateKey, pass: &Passphrase) -> anyhow::Result<String> {
-    let info = pkcs8::PrivateKeyInfoRef::try_from(key.pkcs8_der())
-        .map_err(|e| anyhow::anyhow!("PKCS#8: {e}"))?;
+    let info = pkcs8::PrivateKeyInfoRef::try_from(key.pkcs8_der()).map_err(|e| anyhow::anyhow!("PKCS#8: {e}"))?;
     // PBES2 with scrypt and AES-256-CBC (pkcs8's default).
-    let doc = info
-        .encrypt(pass.0.as_bytes())
-        .map_err(|e| anyhow::anyhow!("cannot encrypt a private key: {e}"))?;
-    Ok(doc
-        .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
-        .map_err(|e| anyhow::anyhow!("PEM: {e}"))?
-        .to_string())
+    let doc = info.encrypt(pass.0.as_bytes()).map_err(|e| anyhow::anyhow!("cannot encrypt a private key: {e}"))?;
+    Ok(doc.to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF).map_err(|e| anyhow::anyhow!("PEM: {e}"))?.to_string())
 }
 
 fn decrypt_key(pem: &str, pass: &Passphrase) -> anyhow::Result<PrivateKey> {
-    let (label, doc) =
-        SecretDocument::from_pem(pem).map_err(|e| anyhow::anyhow!("not a PEM key: {e}"))?;
+    let (label, doc) = SecretDocument::from_pem(pem).map_err(|e| anyhow::anyhow!("not a PEM key: {e}"))?;
     if label != "ENCRYPTED PRIVATE KEY" {
         bail!("the key is not encrypted (label {label}); keys must be encrypted at rest");
     }
-    let enc =
-        EncryptedPrivateKeyInfoRef::try_from(doc.as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let der = enc
-        .decrypt(pass.0.as_bytes())
-        .map_err(|_| anyhow::anyhow!("decryption failed"))?;
+    let enc = EncryptedPrivateKeyInfoRef::try_from(doc.as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let der = enc.decrypt(pass.0.as_bytes()).map_err(|_| anyhow::anyhow!("decryption failed"))?;
     Ok(PrivateKey::from_pkcs8_der(der.as_bytes())?)
 }
 
@@ -419,10 +353,7 @@ fn check_private(path: &Path) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .permissions()
-            .mode();
+        let mode = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.permissions().mode();
         if mode & 0o077 != 0 {
             bail!(
                 "{} is readable by others (mode {:o}): run chmod 600 {}",

@@ -127,11 +127,7 @@ enum CertCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(args) => init(&args).await,
-        Command::Serve {
-            dir,
-            listen,
-            init: auto,
-        } => {
+        Command::Serve { dir, listen, init: auto } => {
             if auto && !dir.data_dir.join(files::CA_CERT).exists() {
                 let args = InitArgs {
                     dir: dir.clone(),
@@ -161,16 +157,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn init(a: &InitArgs) -> anyhow::Result<()> {
     let dir = &a.dir.data_dir;
     if dir.join(files::CA_CERT).exists() || dir.join(files::CA_KEY).exists() {
-        bail!(
-            "{} already holds a CA; choose another --data-dir or remove it first",
-            dir.display()
-        );
+        bail!("{} already holds a CA; choose another --data-dir or remove it first", dir.display());
     }
     let subject = Name::from_str(&a.subject).with_context(|| {
-        format!(
-            "--subject {:?} is not a distinguished name like \"CN=My CA,O=Example\"",
-            a.subject
-        )
+        format!("--subject {:?} is not a distinguished name like \"CN=My CA,O=Example\"", a.subject)
     })?;
     let key_type = KeyType::from_str(&a.key_type).map_err(anyhow::Error::msg)?;
     if !["one-time", "none"].contains(&a.challenge_mode.as_str()) {
@@ -180,12 +170,7 @@ async fn init(a: &InitArgs) -> anyhow::Result<()> {
         bail!("validity must be at least one day");
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let pass = match (
-        std::env::var("SCEPD_KEY_PASSPHRASE")
-            .ok()
-            .filter(|s| !s.is_empty()),
-        &a.passphrase_file,
-    ) {
+    let pass = match (std::env::var("SCEPD_KEY_PASSPHRASE").ok().filter(|s| !s.is_empty()), &a.passphrase_file) {
         (Some(p), _) => Passphrase::new(p),
         (None, Some(f)) => Passphrase::locate(dir, Some(f))?,
         (None, None) => {
@@ -217,8 +202,7 @@ async fn init(a: &InitArgs) -> anyhow::Result<()> {
     }
     let cfg = Config::load(dir)?;
     store::open(&cfg.database_url, true).await?;
-    let fp =
-        hex::encode_upper(scep::attr::DigestAlg::Sha256.digest(&crate::ca::der_of(&ca.ca.cert)));
+    let fp = hex::encode_upper(scep::attr::DigestAlg::Sha256.digest(&crate::ca::der_of(&ca.ca.cert)));
     eprintln!(
         "Initialised {}: CA {} (SHA-256 {fp}), RA signing and encryption certificates, {} and the database.",
         dir.display(),
@@ -241,18 +225,11 @@ async fn load(dir: &Path, migrate: bool) -> anyhow::Result<Loaded> {
     let store = store::open(&config.database_url, migrate && config.auto_migrate)
         .await
         .with_context(|| format!("cannot open the database {}", config.database_url))?;
-    Ok(Loaded {
-        config: Arc::new(config),
-        ca: Arc::new(ca),
-        store,
-    })
+    Ok(Loaded { config: Arc::new(config), ca: Arc::new(ca), store })
 }
 
 fn clock() -> Arc<dyn Clock> {
-    let offset = std::env::var("SCEPD_CLOCK_OFFSET_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let offset = std::env::var("SCEPD_CLOCK_OFFSET_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
     Arc::new(SystemClock::with_offset(offset))
 }
 
@@ -260,9 +237,7 @@ async fn serve(dir: &Path, listen: Option<&str>) -> anyhow::Result<()> {
     let mut l = load(dir, true).await?;
     if let Some(addr) = listen {
         let mut c = (*l.config).clone();
-        c.listen = addr
-            .parse()
-            .with_context(|| format!("--listen {addr:?} is not an address like 127.0.0.1:8080"))?;
+        c.listen = addr.parse().with_context(|| format!("--listen {addr:?} is not an address like 127.0.0.1:8080"))?;
         l.config = Arc::new(c);
     }
     if l.config.challenge.mode == config::ChallengeMode::None {
@@ -281,8 +256,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };
@@ -296,10 +270,7 @@ async fn challenge_new(dir: &Path) -> anyhow::Result<()> {
     let l = load(dir, true).await?;
     let c = &l.config.challenge;
     if c.mode == config::ChallengeMode::None {
-        bail!(
-            "challenge.mode is \"none\" in {}: no challenge is needed or checked",
-            dir.join(config::FILE).display()
-        );
+        bail!("challenge.mode is \"none\" in {}: no challenge is needed or checked", dir.join(config::FILE).display());
     }
     let authority = Authority::new(l.ca, l.store.clone(), l.config.clone(), clock())?;
     let now = authority.now();
@@ -333,18 +304,9 @@ async fn challenge_list(dir: &Path, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        println!(
-            "{:<14} {:<22} {:<22} CREATED BY",
-            "ID", "CREATED", "EXPIRES"
-        );
+        println!("{:<14} {:<22} {:<22} CREATED BY", "ID", "CREATED", "EXPIRES");
         for r in rows {
-            println!(
-                "{:<14} {:<22} {:<22} {}",
-                r.id,
-                fmt_time(r.created_at),
-                fmt_time(r.expires_at),
-                r.created_by
-            );
+            println!("{:<14} {:<22} {:<22} {}", r.id, fmt_time(r.created_at), fmt_time(r.expires_at), r.created_by);
         }
     }
     Ok(())
@@ -357,18 +319,9 @@ async fn cert_list(dir: &Path, limit: u32, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        println!(
-            "{:<34} {:<8} {:<22} SUBJECT",
-            "SERIAL", "STATUS", "NOT AFTER"
-        );
+        println!("{:<34} {:<8} {:<22} SUBJECT", "SERIAL", "STATUS", "NOT AFTER");
         for r in rows {
-            println!(
-                "{:<34} {:<8} {:<22} {}",
-                r.serial,
-                r.status,
-                fmt_time(r.not_after),
-                r.subject
-            );
+            println!("{:<34} {:<8} {:<22} {}", r.serial, r.status, fmt_time(r.not_after), r.subject);
         }
     }
     Ok(())
@@ -377,17 +330,9 @@ async fn cert_list(dir: &Path, limit: u32, json: bool) -> anyhow::Result<()> {
 async fn cert_show(dir: &Path, serial: &str) -> anyhow::Result<()> {
     let config = Config::load(dir)?;
     let store = store::open(&config.database_url, false).await?;
-    let serial = serial
-        .trim()
-        .trim_start_matches("0x")
-        .replace(':', "")
-        .to_ascii_uppercase();
-    let row = store
-        .certificate(&serial)
-        .await?
-        .with_context(|| format!("no certificate with serial {serial}"))?;
-    let cert =
-        crate::ca::cert_from_der(&row.der).context("the stored certificate does not decode")?;
+    let serial = serial.trim().trim_start_matches("0x").replace(':', "").to_ascii_uppercase();
+    let row = store.certificate(&serial).await?.with_context(|| format!("no certificate with serial {serial}"))?;
+    let cert = crate::ca::cert_from_der(&row.der).context("the stored certificate does not decode")?;
     use der::EncodePem;
     print!("{}", cert.to_pem(der::pem::LineEnding::LF)?);
     Ok(())
@@ -396,9 +341,6 @@ async fn cert_show(dir: &Path, serial: &str) -> anyhow::Result<()> {
 fn fmt_time(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| t.to_string())
 }

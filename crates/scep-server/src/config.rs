@@ -58,10 +58,7 @@ pub struct IssuanceConfig {
 
 impl Default for IssuanceConfig {
     fn default() -> Self {
-        IssuanceConfig {
-            validity_days: 365,
-            min_rsa_bits: 2048,
-        }
+        IssuanceConfig { validity_days: 365, min_rsa_bits: 2048 }
     }
 }
 
@@ -80,11 +77,7 @@ pub struct ScepConfig {
 
 impl Default for ScepConfig {
     fn default() -> Self {
-        ScepConfig {
-            advertise_post: true,
-            include_ca_in_reply: false,
-            ca_only_getcacert: false,
-        }
+        ScepConfig { advertise_post: true, include_ca_in_reply: false, ca_only_getcacert: false }
     }
 }
 
@@ -170,9 +163,7 @@ impl Config {
     pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
         let path = data_dir.join(FILE);
         let raw: RawConfig = match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?
-            }
+            Ok(text) => toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => RawConfig::default(),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
@@ -180,16 +171,11 @@ impl Config {
     }
 
     fn validate(data_dir: &Path, raw: RawConfig) -> anyhow::Result<Self> {
-        let listen: SocketAddr = raw.listen.parse().with_context(|| {
-            format!(
-                "listen = {:?} is not an address like 127.0.0.1:8080",
-                raw.listen
-            )
-        })?;
-        let url = std::env::var("SCEPD_DATABASE_URL")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or(raw.database_url);
+        let listen: SocketAddr = raw
+            .listen
+            .parse()
+            .with_context(|| format!("listen = {:?} is not an address like 127.0.0.1:8080", raw.listen))?;
+        let url = std::env::var("SCEPD_DATABASE_URL").ok().filter(|s| !s.is_empty()).unwrap_or(raw.database_url);
         let database_url = resolve_sqlite(data_dir, &url);
         let c = &raw.challenge;
         if !(4..=64).contains(&c.password_length) {
@@ -205,17 +191,13 @@ impl Config {
             bail!("issuance.validity_days must be at least 1");
         }
         if raw.limits.max_body_bytes < 4096 || raw.limits.max_uri_bytes < 16 * 1024 {
-            bail!(
-                "limits.max_body_bytes must be at least 4096 and limits.max_uri_bytes at least 16384"
-            );
+            bail!("limits.max_body_bytes must be at least 4096 and limits.max_uri_bytes at least 16384");
         }
         Ok(Config {
             data_dir: data_dir.to_path_buf(),
             listen,
             database_url,
-            passphrase_file: raw
-                .passphrase_file
-                .map(|p| if p.is_relative() { data_dir.join(p) } else { p }),
+            passphrase_file: raw.passphrase_file.map(|p| if p.is_relative() { data_dir.join(p) } else { p }),
             auto_migrate: raw.auto_migrate,
             challenge: raw.challenge,
             issuance: raw.issuance,

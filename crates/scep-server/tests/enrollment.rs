@@ -14,63 +14,30 @@ fn scepclient_enrolls_by_post_and_the_chain_verifies() {
     let pw = server.challenge();
     let (ok, out, dir) = run_scepclient(&server.url(), "router-1", &pw, &[]);
     assert!(ok, "scepclient failed: {out}");
-    assert!(openssl_verify(
-        &server.data_dir().join("ca.pem"),
-        &dir.path().join("client.pem")
-    ));
+    assert!(openssl_verify(&server.data_dir().join("ca.pem"), &dir.path().join("client.pem")));
     let certs = server.certificates();
     assert_eq!(certs.len(), 1);
-    assert!(
-        certs[0]["subject"]
-            .as_str()
-            .unwrap()
-            .contains("CN=router-1")
-    );
-    assert!(
-        server
-            .logs()
-            .iter()
-            .any(|l| l.contains("certificate issued") && l.contains("POST"))
-    );
+    assert!(certs[0]["subject"].as_str().unwrap().contains("CN=router-1"));
+    assert!(server.logs().iter().any(|l| l.contains("certificate issued") && l.contains("POST")));
     // The NDES path with Windows' suffix and the generic aliases route too.
     let pw = server.challenge();
-    let (ok, out, _d) = run_scepclient(
-        &format!("{}/certsrv/mscep/mscep.dll/pkiclient.exe", server.base),
-        "router-2",
-        &pw,
-        &[],
-    );
+    let (ok, out, _d) =
+        run_scepclient(&format!("{}/certsrv/mscep/mscep.dll/pkiclient.exe", server.base), "router-2", &pw, &[]);
     assert!(ok, "{out}");
     let pw = server.challenge();
-    let (ok, out, _d) = run_scepclient(
-        &format!("{}/cgi-bin/pkiclient.exe", server.base),
-        "router-3",
-        &pw,
-        &[],
-    );
+    let (ok, out, _d) = run_scepclient(&format!("{}/cgi-bin/pkiclient.exe", server.base), "router-3", &pw, &[]);
     assert!(ok, "{out}");
     assert_eq!(server.certificates().len(), 3);
 }
 
 #[test]
 fn scepclient_enrolls_by_get_when_post_is_not_advertised() {
-    let server =
-        Server::start(|cfg| *cfg = cfg.replace("advertise_post = true", "advertise_post = false"));
+    let server = Server::start(|cfg| *cfg = cfg.replace("advertise_post = true", "advertise_post = false"));
     let pw = server.challenge();
     let (ok, out, dir) = run_scepclient(&server.url(), "get-client", &pw, &[]);
     assert!(ok, "scepclient failed: {out}");
-    assert!(openssl_verify(
-        &server.data_dir().join("ca.pem"),
-        &dir.path().join("client.pem")
-    ));
-    assert!(
-        server
-            .logs()
-            .iter()
-            .any(|l| l.contains("certificate issued") && l.contains("GET")),
-        "{:?}",
-        server.logs()
-    );
+    assert!(openssl_verify(&server.data_dir().join("ca.pem"), &dir.path().join("client.pem")));
+    assert!(server.logs().iter().any(|l| l.contains("certificate issued") && l.contains("GET")), "{:?}", server.logs());
 }
 
 #[tokio::test]
@@ -88,11 +55,7 @@ async fn scep_client_enrolls_by_post_and_by_get_with_sans() {
         scep::x509::verify_issued_by(&got.certificate, &got.chain[0]).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("cert.pem");
-        std::fs::write(
-            &cert,
-            scep_client::pem::certs_pem(std::slice::from_ref(&got.certificate)).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(&cert, scep_client::pem::certs_pem(std::slice::from_ref(&got.certificate)).unwrap()).unwrap();
         assert!(openssl_verify(&server.data_dir().join("ca.pem"), &cert));
         let text = std::process::Command::new("openssl")
             .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
@@ -100,10 +63,7 @@ async fn scep_client_enrolls_by_post_and_by_get_with_sans() {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&text.stdout).to_string();
-        assert!(
-            text.contains("DNS:laptop-7.example.com") && text.contains("IP Address:192.0.2.7"),
-            "{text}"
-        );
+        assert!(text.contains("DNS:laptop-7.example.com") && text.contains("IP Address:192.0.2.7"), "{text}");
     }
     let rows = server.certificates();
     assert_eq!(rows.len(), 2);
@@ -117,12 +77,7 @@ async fn bad_challenges_are_refused_and_nothing_is_recorded() {
     let key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
     // wrong, missing, malformed (empty, and a valid password with junk appended)
     let valid = server.challenge();
-    for pw in [
-        Some("0123456789ABCDEF".to_owned()),
-        None,
-        Some(String::new()),
-        Some(format!("{valid}00")),
-    ] {
+    for pw in [Some("0123456789ABCDEF".to_owned()), None, Some(String::new()), Some(format!("{valid}00"))] {
         let mut opts = EnrollOptions::new("CN=intruder");
         opts.challenge = pw.clone();
         match client.enroll(&key, &opts).await {
@@ -138,20 +93,8 @@ async fn bad_challenges_are_refused_and_nothing_is_recorded() {
     let opts = EnrollOptions::new("CN=device").challenge(&valid);
     client.enroll(&key, &opts).await.unwrap();
     let key2 = PrivateKey::generate(KeyType::Rsa2048).unwrap();
-    let err = client
-        .enroll(&key2, &EnrollOptions::new("CN=device-2").challenge(&valid))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ScepError::Failure {
-                info: scep::attr::FailInfo::BadRequest,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let err = client.enroll(&key2, &EnrollOptions::new("CN=device-2").challenge(&valid)).await.unwrap_err();
+    assert!(matches!(err, ScepError::Failure { info: scep::attr::FailInfo::BadRequest, .. }), "{err:?}");
     assert_eq!(server.certificates().len(), 1);
 }
 
@@ -177,33 +120,16 @@ async fn concurrent_enrollments_never_share_a_serial() {
         let client = client.clone();
         tasks.push(tokio::spawn(async move {
             let key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
-            client
-                .enroll(
-                    &key,
-                    &EnrollOptions::new(&format!("CN=c{i}")).challenge(&pw),
-                )
-                .await
-                .unwrap()
+            client.enroll(&key, &EnrollOptions::new(&format!("CN=c{i}")).challenge(&pw)).await.unwrap()
         }));
     }
     let mut serials = std::collections::HashSet::new();
     for t in tasks {
         let got = t.await.unwrap();
-        assert!(
-            serials.insert(
-                got.certificate
-                    .tbs_certificate()
-                    .serial_number()
-                    .as_bytes()
-                    .to_vec()
-            )
-        );
+        assert!(serials.insert(got.certificate.tbs_certificate().serial_number().as_bytes().to_vec()));
     }
     let rows = server.certificates();
     assert_eq!(rows.len(), 24);
-    let stored: std::collections::HashSet<_> = rows
-        .iter()
-        .map(|r| r["serial"].as_str().unwrap().to_owned())
-        .collect();
+    let stored: std::collections::HashSet<_> = rows.iter().map(|r| r["serial"].as_str().unwrap().to_owned()).collect();
     assert_eq!(stored.len(), 24);
 }

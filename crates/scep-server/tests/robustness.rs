@@ -7,7 +7,8 @@ mod common;
 use std::str::FromStr;
 
 use common::Server;
-use scep::attr::{ContentCipher, FailInfo, MessageType, Nonce, TransactionId};
+use scep::attr::{ContentCipher, FailInfo, KeyTransport, MessageType, Nonce, TransactionId};
+use scep::cms::{EnvelopeSpec, envelope_with};
 use scep::crypto::{KeyType, PrivateKey, Signer};
 use scep::request::RequestBuilder;
 use scep::response::{Outcome, ParsedCertRep};
@@ -43,11 +44,7 @@ fn builder<'a>(d: &'a Device, cas: &'a CaCerts, tid: &str, nonce: &[u8]) -> Requ
 
 async fn post(server: &Server, body: Vec<u8>) -> scep_client::http::Response {
     HttpClient::default()
-        .post(
-            &format!("{}?operation=PKIOperation", server.url()),
-            "application/x-pki-message",
-            body,
-        )
+        .post(&format!("{}?operation=PKIOperation", server.url()), "application/x-pki-message", body)
         .await
         .unwrap()
 }
@@ -75,35 +72,13 @@ async fn unreadable_messages_get_http_errors_and_the_server_stays_up() {
     // GET with a message that is not base64, and without one.
     let http = HttpClient::default();
     assert_eq!(
-        http.get(
-            &format!("{}?operation=PKIOperation&message=%%%%", server.url()),
-            &[]
-        )
-        .await
-        .unwrap()
-        .status,
+        http.get(&format!("{}?operation=PKIOperation&message=%%%%", server.url()), &[]).await.unwrap().status,
         400
     );
-    assert_eq!(
-        http.get(&format!("{}?operation=PKIOperation", server.url()), &[])
-            .await
-            .unwrap()
-            .status,
-        400
-    );
-    assert_eq!(
-        http.get(&format!("{}?operation=Nonsense", server.url()), &[])
-            .await
-            .unwrap()
-            .status,
-        400
-    );
+    assert_eq!(http.get(&format!("{}?operation=PKIOperation", server.url()), &[]).await.unwrap().status, 400);
+    assert_eq!(http.get(&format!("{}?operation=Nonsense", server.url()), &[]).await.unwrap().status, 400);
     // A 16 KiB request line is fine (it reaches the SCEP decoder and is refused there).
-    let long = format!(
-        "{}?operation=PKIOperation&message={}",
-        server.url(),
-        "A".repeat(16 * 1024)
-    );
+    let long = format!("{}?operation=PKIOperation&message={}", server.url(), "A".repeat(16 * 1024));
     assert_eq!(http.get(&long, &[]).await.unwrap().status, 400);
     // The info page answers a plain GET.
     let info = http.get(&server.url(), &[]).await.unwrap();
@@ -117,10 +92,7 @@ async fn unreadable_messages_get_http_errors_and_the_server_stays_up() {
     assert!(server.alive());
     assert!(server.certificates().is_empty());
     // Bodies that do not parse carry no library text.
-    assert_eq!(
-        String::from_utf8_lossy(&truncated.body).trim(),
-        "The request is not a valid SCEP message."
-    );
+    assert_eq!(String::from_utf8_lossy(&truncated.body).trim(), "The request is not a valid SCEP message.");
 }
 
 #[tokio::test]
@@ -129,23 +101,10 @@ async fn a_resent_request_gets_the_same_certificate_but_a_new_key_does_not() {
     let cas = ScepClient::new(&server.url()).ca_certs().await.unwrap();
     let d = device(&server.challenge());
     let msg = builder(&d, &cas, "RETRY-1", &[2; 16]).build().unwrap();
-    let first = ParsedCertRep::parse(
-        &post(&server, msg.clone()).await.body,
-        &cas.all,
-        &d.signer,
-        &d.key,
-    )
-    .unwrap();
-    let second =
-        ParsedCertRep::parse(&post(&server, msg).await.body, &cas.all, &d.signer, &d.key).unwrap();
-    let (
-        Outcome::Success {
-            certificates: a, ..
-        },
-        Outcome::Success {
-            certificates: b, ..
-        },
-    ) = (first.outcome, second.outcome)
+    let first = ParsedCertRep::parse(&post(&server, msg.clone()).await.body, &cas.all, &d.signer, &d.key).unwrap();
+    let second = ParsedCertRep::parse(&post(&server, msg).await.body, &cas.all, &d.signer, &d.key).unwrap();
+    let (Outcome::Success { certificates: a, .. }, Outcome::Success { certificates: b, .. }) =
+        (first.outcome, second.outcome)
     else {
         panic!("both must succeed")
     };
@@ -154,32 +113,28 @@ async fn a_resent_request_gets_the_same_certificate_but_a_new_key_does_not() {
     // Same transactionID, same (used) challenge, new key: a new request, refused.
     let d2 = device("");
     let d2 = Device {
-        csr: scep::x509::csr(
-            &Name::from_str("CN=probe,O=Example").unwrap(),
-            &d2.key,
-            Some("used"),
-            &[],
-        )
-        .unwrap(),
+        csr: scep::x509::csr(&Name::from_str("CN=probe,O=Example").unwrap(), &d2.key, Some("used"), &[]).unwrap(),
         ..d2
     };
     let third = ParsedCertRep::parse(
-        &post(
-            &server,
-            builder(&d2, &cas, "RETRY-1", &[3; 16]).build().unwrap(),
-        )
-        .await
-        .body,
+        &post(&server, builder(&d2, &cas, "RETRY-1", &[3; 16]).build().unwrap()).await.body,
         &cas.all,
         &d2.signer,
         &d2.key,
     )
     .unwrap();
-    assert!(matches!(
-        third.outcome,
-        Outcome::Failure(FailInfo::BadRequest, _)
-    ));
+    assert!(matches!(third.outcome, Outcome::Failure(FailInfo::BadRequest, _)));
     assert_eq!(server.certificates().len(), 1);
+}
+
+fn spec(encrypted_key: Option<Vec<u8>>, pad: bool) -> EnvelopeSpec<'static> {
+    EnvelopeSpec {
+        cipher: ContentCipher::Aes256,
+        key: &[0x11; 32],
+        transport: KeyTransport::RsaPkcs1,
+        encrypted_key,
+        pad,
+    }
 }
 
 /// The reply with the senderNonce and the signature blanked out.
@@ -187,10 +142,7 @@ fn blank(reply: &[u8], cas: &CaCerts, d: &Device) -> (Vec<u8>, Outcome) {
     let parsed = ParsedCertRep::parse(reply, &cas.all, &d.signer, &d.key).unwrap();
     let nonce = parsed.sender_nonce.unwrap().0;
     let mut out = reply.to_vec();
-    let pos = out
-        .windows(nonce.len())
-        .position(|w| w == nonce.as_slice())
-        .unwrap();
+    let pos = out.windows(nonce.len()).position(|w| w == nonce.as_slice()).unwrap();
     out[pos..pos + nonce.len()].fill(0);
     let n = out.len();
     out[n - 256..].fill(0); // RSA-2048 signature: the last field of the message
@@ -202,55 +154,24 @@ async fn decryption_failures_are_indistinguishable() {
     let server = Server::start(|_| {});
     let cas = ScepClient::new(&server.url()).ca_certs().await.unwrap();
     let d = device(&server.challenge());
-    let ra = cas
-        .encryption
-        .tbs_certificate()
-        .subject_public_key_info()
-        .clone();
+    let ra = cas.encryption.tbs_certificate().subject_public_key_info().clone();
     let b = builder(&d, &cas, "ORACLE", &[7; 16]);
-    let key32 = [0x11u8; 32];
 
     // 1. bad PKCS#1 padding: random bytes as the encrypted key
     let mut junk = vec![0u8; 256];
     aws_lc_rs::rand::fill(&mut junk).unwrap();
     junk[0] = 0;
-    let bad_padding = scep::cms::envelope_with(
-        &d.csr,
-        &cas.encryption,
-        ContentCipher::Aes256,
-        &key32,
-        Some(junk),
-        true,
-    )
-    .unwrap();
+    let bad_padding = envelope_with(&d.csr, &cas.encryption, &spec(Some(junk), true)).unwrap();
     // 2. a well-formed key transport of a 16-byte key for AES-256
     let short = scep::crypto::encrypt_key(&ra, &[0x22; 16]).unwrap();
-    let wrong_len = scep::cms::envelope_with(
-        &d.csr,
-        &cas.encryption,
-        ContentCipher::Aes256,
-        &key32,
-        Some(short),
-        true,
-    )
-    .unwrap();
+    let wrong_len = envelope_with(&d.csr, &cas.encryption, &spec(Some(short), true)).unwrap();
     // 3. the right key, but the last block's padding is invalid
     let mut unpadded = d.csr.clone();
     let fill = 16 - unpadded.len() % 16;
     unpadded.extend(std::iter::repeat_n(0u8, fill));
-    let bad_cbc = scep::cms::envelope_with(
-        &unpadded,
-        &cas.encryption,
-        ContentCipher::Aes256,
-        &key32,
-        None,
-        false,
-    )
-    .unwrap();
+    let bad_cbc = envelope_with(&unpadded, &cas.encryption, &spec(None, false)).unwrap();
     // 4. encrypted to another certificate (the CA's)
-    let wrong_cert =
-        scep::cms::envelope_with(&d.csr, &cas.ca, ContentCipher::Aes256, &key32, None, true)
-            .unwrap();
+    let wrong_cert = envelope_with(&d.csr, &cas.ca, &spec(None, true)).unwrap();
 
     let mut replies = Vec::new();
     for env in [bad_padding, wrong_len, bad_cbc, wrong_cert] {
@@ -266,22 +187,12 @@ async fn decryption_failures_are_indistinguishable() {
         }
         // The log line of the refusal, without its timestamp.
         let logs = server.logs();
-        let line = logs[before..]
-            .iter()
-            .find(|l| l.contains("request refused"))
-            .cloned()
-            .unwrap_or_default();
-        let line = line
-            .split_once(' ')
-            .map(|x| x.1.to_owned())
-            .unwrap_or_default();
+        let line = logs[before..].iter().find(|l| l.contains("request refused")).cloned().unwrap_or_default();
+        let line = line.split_once(' ').map(|x| x.1.to_owned()).unwrap_or_default();
         replies.push((blanked, line));
     }
     for (blanked, line) in &replies[1..] {
-        assert_eq!(
-            blanked, &replies[0].0,
-            "replies differ beyond nonce and signature"
-        );
+        assert_eq!(blanked, &replies[0].0, "replies differ beyond nonce and signature");
         assert_eq!(line, &replies[0].1, "log lines differ");
     }
     assert!(!replies[0].1.is_empty());

@@ -9,35 +9,27 @@ pub mod oid {
     use const_oid::ObjectIdentifier;
 
     /// messageType (2.16.840.1.113733.1.9.2), PrintableString.
-    pub const MESSAGE_TYPE: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.2");
+    pub const MESSAGE_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.2");
     /// pkiStatus (2.16.840.1.113733.1.9.3), PrintableString.
-    pub const PKI_STATUS: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.3");
+    pub const PKI_STATUS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.3");
     /// failInfo (2.16.840.1.113733.1.9.4), PrintableString.
     pub const FAIL_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.4");
     /// senderNonce (2.16.840.1.113733.1.9.5), OCTET STRING.
-    pub const SENDER_NONCE: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.5");
+    pub const SENDER_NONCE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.5");
     /// recipientNonce (2.16.840.1.113733.1.9.6), OCTET STRING.
-    pub const RECIPIENT_NONCE: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.6");
+    pub const RECIPIENT_NONCE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.6");
     /// transactionID (2.16.840.1.113733.1.9.7), PrintableString.
-    pub const TRANSACTION_ID: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.7");
+    pub const TRANSACTION_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.7");
     /// failInfoText (1.3.6.1.5.5.7.24.1), UTF8String (RFC 8894 section 3.2.1.4.5).
     pub const FAIL_INFO_TEXT: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.24.1");
     /// PKCS#9 challengePassword.
-    pub const CHALLENGE_PASSWORD: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.7");
+    pub const CHALLENGE_PASSWORD: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.7");
     /// PKCS#9 extensionRequest.
-    pub const EXTENSION_REQUEST: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.14");
+    pub const EXTENSION_REQUEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.14");
     /// PKCS#9 contentType.
     pub const CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
     /// PKCS#9 messageDigest.
-    pub const MESSAGE_DIGEST: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+    pub const MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
     /// PKCS#9 signingTime.
     pub const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
     /// CMS id-data.
@@ -45,14 +37,11 @@ pub mod oid {
     /// CMS id-signedData.
     pub const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
     /// CMS id-envelopedData.
-    pub const ENVELOPED_DATA: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.3");
+    pub const ENVELOPED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.3");
     /// Microsoft's ValidityPeriod request attribute (a BMPString unit name).
-    pub const MS_VALIDITY_PERIOD: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.13.1");
+    pub const MS_VALIDITY_PERIOD: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.13.1");
     /// Microsoft's ValidityPeriodUnits request attribute.
-    pub const MS_VALIDITY_PERIOD_UNITS: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.13.2");
+    pub const MS_VALIDITY_PERIOD_UNITS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.13.2");
     /// User principal name, as an otherName in a SAN.
     pub const MS_UPN: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.20.2.3");
 }
@@ -265,15 +254,9 @@ impl ContentCipher {
     }
     /// Look an OID up.
     pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
-        [
-            ContentCipher::Des,
-            ContentCipher::Des3,
-            ContentCipher::Aes128,
-            ContentCipher::Aes192,
-            ContentCipher::Aes256,
-        ]
-        .into_iter()
-        .find(|c| c.oid() == *oid)
+        [ContentCipher::Des, ContentCipher::Des3, ContentCipher::Aes128, ContentCipher::Aes192, ContentCipher::Aes256]
+            .into_iter()
+            .find(|c| c.oid() == *oid)
     }
     /// The cipher a reply uses for a client whose request used `self`: the same AES
     /// strength, and 3DES for clients that sent DES or 3DES (they offered nothing
@@ -312,14 +295,7 @@ impl DigestAlg {
     }
     /// Look an OID up.
     pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
-        [
-            DigestAlg::Sha1,
-            DigestAlg::Sha256,
-            DigestAlg::Sha384,
-            DigestAlg::Sha512,
-        ]
-        .into_iter()
-        .find(|d| d.oid() == *oid)
+        [DigestAlg::Sha1, DigestAlg::Sha256, DigestAlg::Sha384, DigestAlg::Sha512].into_iter().find(|d| d.oid() == *oid)
     }
     /// Digest `data`.
     pub fn digest(self, data: &[u8]) -> Vec<u8> {

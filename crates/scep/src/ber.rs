@@ -25,14 +25,8 @@ pub fn normalize(input: &[u8]) -> Result<Vec<u8>> {
 
 /// A parsed element.
 enum Element {
-    Primitive {
-        tag: Vec<u8>,
-        value: Vec<u8>,
-    },
-    Constructed {
-        tag: Vec<u8>,
-        children: Vec<Element>,
-    },
+    Primitive { tag: Vec<u8>, value: Vec<u8> },
+    Constructed { tag: Vec<u8>, children: Vec<Element> },
 }
 
 impl Element {
@@ -57,9 +51,7 @@ impl Element {
 
     fn first_tag_byte(&self) -> u8 {
         match self {
-            Element::Primitive { tag, .. } | Element::Constructed { tag, .. } => {
-                tag.first().copied().unwrap_or(0)
-            }
+            Element::Primitive { tag, .. } | Element::Constructed { tag, .. } => tag.first().copied().unwrap_or(0),
         }
     }
 
@@ -138,10 +130,7 @@ fn read(input: &[u8], depth: usize) -> Result<(Element, &[u8])> {
     if !constructed {
         let l = len.ok_or_else(bad)?;
         let value = rest.get(..l).ok_or_else(bad)?.to_vec();
-        return Ok((
-            Element::Primitive { tag, value },
-            rest.get(l..).ok_or_else(bad)?,
-        ));
+        return Ok((Element::Primitive { tag, value }, rest.get(l..).ok_or_else(bad)?));
     }
     let mut children = Vec::new();
     let after = match len {
@@ -170,29 +159,16 @@ fn read(input: &[u8], depth: usize) -> Result<(Element, &[u8])> {
     if tag.as_slice() == [0x24] {
         let el = Element::Constructed { tag, children };
         let value = el.octets().ok_or_else(bad)?;
-        return Ok((
-            Element::Primitive {
-                tag: vec![0x04],
-                value,
-            },
-            after,
-        ));
+        return Ok((Element::Primitive { tag: vec![0x04], value }, after));
     }
     // EncryptedContentInfo: SEQUENCE { OID, SEQUENCE, [0] IMPLICIT OCTET STRING }.
     if tag.as_slice() == [0x30] && children.len() == 3 {
         let shape = children.first().map(Element::first_tag_byte) == Some(0x06)
             && children.get(1).map(Element::first_tag_byte) == Some(0x30)
             && children.get(2).map(Element::first_tag_byte) == Some(0xa0);
-        let value = if shape {
-            children.get(2).and_then(Element::octets)
-        } else {
-            None
-        };
+        let value = if shape { children.get(2).and_then(Element::octets) } else { None };
         if let (Some(value), Some(last)) = (value, children.last_mut()) {
-            *last = Element::Primitive {
-                tag: vec![0x80],
-                value,
-            };
+            *last = Element::Primitive { tag: vec![0x80], value };
         }
     }
     Ok((Element::Constructed { tag, children }, after))
@@ -205,47 +181,24 @@ mod tests {
     #[test]
     fn constructed_definite_and_indefinite_octet_strings_flatten() {
         let definite = [0x24, 0x08, 0x04, 0x02, b'a', b'b', 0x04, 0x02, b'c', b'd'];
-        assert_eq!(
-            normalize(&definite).unwrap(),
-            vec![0x04, 0x04, b'a', b'b', b'c', b'd']
-        );
-        let indefinite = [
-            0x30, 0x80, 0x24, 0x80, 0x04, 0x01, b'x', 0x00, 0x00, 0x00, 0x00,
-        ];
-        assert_eq!(
-            normalize(&indefinite).unwrap(),
-            vec![0x30, 0x03, 0x04, 0x01, b'x']
-        );
+        assert_eq!(normalize(&definite).unwrap(), vec![0x04, 0x04, b'a', b'b', b'c', b'd']);
+        let indefinite = [0x30, 0x80, 0x24, 0x80, 0x04, 0x01, b'x', 0x00, 0x00, 0x00, 0x00];
+        assert_eq!(normalize(&indefinite).unwrap(), vec![0x30, 0x03, 0x04, 0x01, b'x']);
     }
 
     #[test]
     fn encrypted_content_info_segments_flatten_but_explicit_tags_stay() {
         // SEQUENCE { OID 1.2, SEQUENCE {}, [0] { OCTET STRING "ab" } }
-        let eci = [
-            0x30, 0x0b, 0x06, 0x01, 0x2a, 0x30, 0x00, 0xa0, 0x04, 0x04, 0x02, b'a', b'b',
-        ];
-        assert_eq!(
-            normalize(&eci).unwrap(),
-            vec![
-                0x30, 0x09, 0x06, 0x01, 0x2a, 0x30, 0x00, 0x80, 0x02, b'a', b'b'
-            ]
-        );
+        let eci = [0x30, 0x0b, 0x06, 0x01, 0x2a, 0x30, 0x00, 0xa0, 0x04, 0x04, 0x02, b'a', b'b'];
+        assert_eq!(normalize(&eci).unwrap(), vec![0x30, 0x09, 0x06, 0x01, 0x2a, 0x30, 0x00, 0x80, 0x02, b'a', b'b']);
         // SEQUENCE { OID, [0] EXPLICIT OCTET STRING }: two children, kept as is.
-        let eci2 = [
-            0x30, 0x09, 0x06, 0x01, 0x2a, 0xa0, 0x04, 0x04, 0x02, b'a', b'b',
-        ];
+        let eci2 = [0x30, 0x09, 0x06, 0x01, 0x2a, 0xa0, 0x04, 0x04, 0x02, b'a', b'b'];
         assert_eq!(normalize(&eci2).unwrap(), eci2.to_vec());
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bad in [
-            &[][..],
-            &[0x30],
-            &[0x30, 0x85, 1, 1, 1, 1, 1],
-            &[0x30, 0x80, 0x04],
-            &[0x04, 0x05, 1],
-        ] {
+        for bad in [&[][..], &[0x30], &[0x30, 0x85, 1, 1, 1, 1, 1], &[0x30, 0x80, 0x04], &[0x04, 0x05, 1]] {
             assert!(normalize(bad).is_err());
         }
         let mut deep = vec![];

@@ -71,9 +71,7 @@ impl Capabilities {
         let mut out = Vec::new();
         for line in body.lines() {
             let line = line.trim();
-            let found = Capability::ALL
-                .iter()
-                .find(|c| c.keyword().eq_ignore_ascii_case(line));
+            let found = Capability::ALL.iter().find(|c| c.keyword().eq_ignore_ascii_case(line));
             if let Some(c) = found.filter(|c| !out.contains(*c)) {
                 out.push(*c);
             }
@@ -85,10 +83,7 @@ impl Capabilities {
     pub fn has(&self, c: Capability) -> bool {
         self.0.contains(&c)
             || (self.0.contains(&Capability::ScepStandard)
-                && matches!(
-                    c,
-                    Capability::Aes | Capability::PostPkiOperation | Capability::Sha256
-                ))
+                && matches!(c, Capability::Aes | Capability::PostPkiOperation | Capability::Sha256))
     }
 
     /// The body: one keyword per line.
@@ -107,9 +102,6 @@ mod tests {
         assert!(c.has(Capability::Aes));
         assert!(c.has(Capability::PostPkiOperation));
         assert!(!c.has(Capability::Des3));
-        assert_eq!(
-            Capabilities(vec![Capability::Aes, Capability::Renewal]).to_body(),
-            "AES\nRenewal\n"
-        );
+        assert_eq!(Capabilities(vec![Capability::Aes, Capability::Renewal]).to_body(), "AES\nRenewal\n");
     }
 }

@@ -6,8 +6,7 @@ use cms::{
     cert::IssuerAndSerialNumber,
     content_info::{CmsVersion, ContentInfo},
     enveloped_data::{
-        EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier,
-        RecipientInfo, RecipientInfos,
+        EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
     },
     signed_data::{EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos},
 };
@@ -25,8 +24,8 @@ use crate::error::{Error, Result};
 
 /// Decode a ContentInfo holding SignedData, accepting BER (indefinite lengths).
 pub(crate) fn parse_signed_data(bytes: &[u8]) -> Result<SignedData> {
-    let ci = ContentInfo::from_der(&crate::ber::normalize(bytes)?)
-        .map_err(|_| Error::Malformed("not a CMS ContentInfo"))?;
+    let ci =
+        ContentInfo::from_der(&crate::ber::normalize(bytes)?).map_err(|_| Error::Malformed("not a CMS ContentInfo"))?;
     if ci.content_type != oid::SIGNED_DATA {
         return Err(Error::Malformed("ContentInfo is not SignedData"));
     }
@@ -49,10 +48,7 @@ pub(crate) fn econtent(sd: &SignedData) -> Result<Option<Vec<u8>>> {
 }
 
 /// The certificate that signed `si`, among the SignedData's certificates.
-pub(crate) fn signer_certificate<'a>(
-    sd: &'a SignedData,
-    si: &SignerInfo,
-) -> Option<&'a Certificate> {
+pub(crate) fn signer_certificate<'a>(sd: &'a SignedData, si: &SignerInfo) -> Option<&'a Certificate> {
     let certs = sd.certificates.as_ref()?;
     certs.0.iter().find_map(|c| match c {
         cms::cert::CertificateChoices::Certificate(cert) => {
@@ -75,17 +71,10 @@ pub(crate) fn signer_certificate<'a>(
 
 /// Check a SignerInfo: the signature over the DER of its signed attributes by
 /// `signer`, and that messageDigest equals the digest of `content`.
-pub(crate) fn verify_signer_info(
-    si: &SignerInfo,
-    signer: &Certificate,
-    content: &[u8],
-) -> Result<DigestAlg> {
+pub(crate) fn verify_signer_info(si: &SignerInfo, signer: &Certificate, content: &[u8]) -> Result<DigestAlg> {
     let digest = DigestAlg::from_oid(&si.digest_alg.oid)
         .ok_or_else(|| Error::UnsupportedAlgorithm(format!("digest {}", si.digest_alg.oid)))?;
-    let attrs = si
-        .signed_attrs
-        .as_ref()
-        .ok_or(Error::BadMessageCheck("no signed attributes"))?;
+    let attrs = si.signed_attrs.as_ref().ok_or(Error::BadMessageCheck("no signed attributes"))?;
     let md = attribute(attrs.as_slice(), &oid::MESSAGE_DIGEST)
         .ok_or(Error::BadMessageCheck("no messageDigest attribute"))?
         .decode_as::<OctetString>()
@@ -100,19 +89,14 @@ pub(crate) fn verify_signer_info(
         si.signature.as_bytes(),
     )?;
     if !crypto::constant_time_eq(md.as_bytes(), &digest.digest(content)) {
-        return Err(Error::BadMessageCheck(
-            "messageDigest does not match the content",
-        ));
+        return Err(Error::BadMessageCheck("messageDigest does not match the content"));
     }
     Ok(digest)
 }
 
 /// The first value of attribute `oid` in a list of attributes.
 pub(crate) fn attribute<'a>(attrs: &'a [Attribute], oid: &ObjectIdentifier) -> Option<&'a Any> {
-    attrs
-        .iter()
-        .find(|a| a.oid == *oid)
-        .and_then(|a| a.values.iter().next())
+    attrs.iter().find(|a| a.oid == *oid).and_then(|a| a.values.iter().next())
 }
 
 /// What [`open_envelope`] needs besides the envelope itself.
@@ -127,10 +111,7 @@ pub(crate) struct EnvelopeKeys<'a> {
 /// read is the same [`Error::Decrypt`]; a failed key unwrap continues with a
 /// substitute key derived from the encrypted key, so bad padding and a wrong key are
 /// indistinguishable from a bad content (RFC 3218 section 2.3).
-pub(crate) fn open_envelope(
-    bytes: &[u8],
-    keys: &EnvelopeKeys<'_>,
-) -> Result<(Zeroizing<Vec<u8>>, ContentCipher)> {
+pub(crate) fn open_envelope(bytes: &[u8], keys: &EnvelopeKeys<'_>) -> Result<(Zeroizing<Vec<u8>>, ContentCipher)> {
     let ci = ContentInfo::from_der(&crate::ber::normalize(bytes)?);
     let ed = match ci {
         Ok(ci) if ci.content_type == oid::ENVELOPED_DATA => ci
@@ -155,21 +136,13 @@ pub(crate) fn open_envelope(
     let (ktri, decrypter) = keys
         .recipients
         .iter()
-        .find_map(|(cert, dec)| {
-            ktris
-                .iter()
-                .find(|k| addressed_to(k, cert))
-                .map(|k| (*k, *dec))
-        })
+        .find_map(|(cert, dec)| ktris.iter().find(|k| addressed_to(k, cert)).map(|k| (*k, *dec)))
         .or_else(|| Some((*ktris.first()?, keys.recipients.first()?.1)))
-        .ok_or(Error::UnsupportedAlgorithm(
-            "no key transport recipient".into(),
-        ))?;
+        .ok_or(Error::UnsupportedAlgorithm("no key transport recipient".into()))?;
     let transport = key_transport(&ktri.key_enc_alg)?;
     let eci = &ed.encrypted_content;
-    let cipher = ContentCipher::from_oid(&eci.content_enc_alg.oid).ok_or_else(|| {
-        Error::UnsupportedAlgorithm(format!("content cipher {}", eci.content_enc_alg.oid))
-    })?;
+    let cipher = ContentCipher::from_oid(&eci.content_enc_alg.oid)
+        .ok_or_else(|| Error::UnsupportedAlgorithm(format!("content cipher {}", eci.content_enc_alg.oid)))?;
     let iv = eci
         .content_enc_alg
         .parameters
@@ -177,10 +150,7 @@ pub(crate) fn open_envelope(
         .and_then(|p| p.decode_as::<OctetString>().ok())
         .filter(|iv| iv.as_bytes().len() == cipher.block_len())
         .ok_or(Error::Malformed("content cipher has no valid IV"))?;
-    let ciphertext = eci
-        .encrypted_content
-        .as_ref()
-        .ok_or(Error::Malformed("no encryptedContent"))?;
+    let ciphertext = eci.encrypted_content.as_ref().ok_or(Error::Malformed("no encryptedContent"))?;
 
     let enc_key = ktri.enc_key.as_bytes();
     let substitute = substitute_key(keys.rejection_secret, enc_key, cipher.key_len());
@@ -188,8 +158,7 @@ pub(crate) fn open_envelope(
         Ok(k) if k.len() == cipher.key_len() => k,
         _ => substitute,
     };
-    let plain = cbc_decrypt(cipher, &key, iv.as_bytes(), ciphertext.as_bytes())
-        .map_err(|_| Error::Decrypt)?;
+    let plain = cbc_decrypt(cipher, &key, iv.as_bytes(), ciphertext.as_bytes()).map_err(|_| Error::Decrypt)?;
     Ok((plain, cipher))
 }
 
@@ -200,8 +169,7 @@ fn addressed_to(k: &KeyTransRecipientInfo, cert: &Certificate) -> bool {
             isn.issuer == *tbs.issuer() && isn.serial_number == *tbs.serial_number()
         }
         RecipientIdentifier::SubjectKeyIdentifier(ski) => {
-            ski.0.as_bytes()
-                == crate::x509::key_identifier(tbs.subject_public_key_info()).as_slice()
+            ski.0.as_bytes() == crate::x509::key_identifier(tbs.subject_public_key_info()).as_slice()
         }
     }
 }
@@ -219,6 +187,31 @@ fn substitute_key(secret: &[u8], enc_key: &[u8], len: usize) -> Zeroizing<Vec<u8
     }
     out.truncate(len);
     out
+}
+
+/// The AlgorithmIdentifier of a key transport.
+fn key_transport_alg(t: KeyTransport) -> Result<AlgorithmIdentifierOwned> {
+    Ok(match t {
+        KeyTransport::RsaPkcs1 => AlgorithmIdentifierOwned { oid: alg::RSA_ENCRYPTION, parameters: Some(Any::null()) },
+        KeyTransport::RsaOaepSha1 => AlgorithmIdentifierOwned {
+            oid: alg::RSAES_OAEP,
+            parameters: Some(Any::encode_from(&RsaesOaepParams { hash: None, mask_gen: None, p_source: None })?),
+        },
+        KeyTransport::RsaOaepSha256 => {
+            let sha256 = AlgorithmIdentifierOwned { oid: DigestAlg::Sha256.oid(), parameters: None };
+            AlgorithmIdentifierOwned {
+                oid: alg::RSAES_OAEP,
+                parameters: Some(Any::encode_from(&RsaesOaepParams {
+                    hash: Some(sha256.clone()),
+                    mask_gen: Some(AlgorithmIdentifierOwned {
+                        oid: alg::MGF1,
+                        parameters: Some(Any::encode_from(&sha256)?),
+                    }),
+                    p_source: None,
+                })?),
+            }
+        }
+    })
 }
 
 #[derive(Sequence)]
@@ -251,10 +244,7 @@ fn key_transport(a: &AlgorithmIdentifierOwned) -> Result<KeyTransport> {
             _ => Err(Error::UnsupportedAlgorithm("RSAES-OAEP hash".into())),
         };
     }
-    Err(Error::UnsupportedAlgorithm(format!(
-        "key transport {}",
-        a.oid
-    )))
+    Err(Error::UnsupportedAlgorithm(format!("key transport {}", a.oid)))
 }
 
 #[allow(deprecated)] // DES and 3DES are decrypted for old clients only.
@@ -270,12 +260,7 @@ fn aws_cipher(cipher: ContentCipher) -> &'static aws_lc_rs::cipher::Algorithm {
 }
 
 /// CBC decryption with a constant-time PKCS#7 unpadding check.
-fn cbc_decrypt(
-    cipher: ContentCipher,
-    key: &[u8],
-    iv: &[u8],
-    ct: &[u8],
-) -> Result<Zeroizing<Vec<u8>>> {
+fn cbc_decrypt(cipher: ContentCipher, key: &[u8], iv: &[u8], ct: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     use aws_lc_rs::cipher::{DecryptingKey, DecryptionContext, UnboundCipherKey};
     let block = cipher.block_len();
     if ct.is_empty() || !ct.len().is_multiple_of(block) {
@@ -307,74 +292,67 @@ fn cbc_decrypt(
 
 /// Build an EnvelopedData ContentInfo (DER) holding `content` for `recipient`,
 /// key transport RSA PKCS#1 v1.5, content encrypted with `cipher` in CBC mode.
-pub(crate) fn envelope(
-    content: &[u8],
-    recipient: &Certificate,
-    cipher: ContentCipher,
-) -> Result<Vec<u8>> {
+pub(crate) fn envelope(content: &[u8], recipient: &Certificate, cipher: ContentCipher) -> Result<Vec<u8>> {
     if cipher == ContentCipher::Des {
-        return Err(Error::UnsupportedAlgorithm(
-            "single DES is never sent".into(),
-        ));
+        return Err(Error::UnsupportedAlgorithm("single DES is never sent".into()));
     }
     let key = Zeroizing::new(crypto::random_bytes(cipher.key_len())?);
-    envelope_with(content, recipient, cipher, &key, None, true)
+    envelope_with(
+        content,
+        recipient,
+        &EnvelopeSpec { cipher, key: &key, transport: KeyTransport::RsaPkcs1, encrypted_key: None, pad: true },
+    )
 }
 
-/// Build an EnvelopedData from chosen parts: the content key, optionally the
-/// encrypted-key bytes in place of the real key transport, and whether to pad.
-/// For robustness tests that need envelopes a correct client never makes.
-pub fn envelope_with(
-    content: &[u8],
-    recipient: &Certificate,
-    cipher: ContentCipher,
-    key: &[u8],
-    encrypted_key: Option<Vec<u8>>,
-    pad: bool,
-) -> Result<Vec<u8>> {
-    use aws_lc_rs::cipher::{
-        EncryptingKey, EncryptionContext, PaddedBlockEncryptingKey, UnboundCipherKey,
-    };
+/// Chosen parts of an envelope, for [`envelope_with`].
+#[derive(Clone, Debug)]
+pub struct EnvelopeSpec<'a> {
+    /// Content cipher.
+    pub cipher: ContentCipher,
+    /// Content-encryption key.
+    pub key: &'a [u8],
+    /// Key transport algorithm.
+    pub transport: KeyTransport,
+    /// Bytes to put in place of the encrypted key (None: encrypt `key` properly).
+    pub encrypted_key: Option<Vec<u8>>,
+    /// PKCS#7-pad the content (else it must be a whole number of blocks).
+    pub pad: bool,
+}
+
+/// Build an EnvelopedData from chosen parts. Clients use it for RSA-OAEP; tests use
+/// it for envelopes a correct client never makes.
+pub fn envelope_with(content: &[u8], recipient: &Certificate, spec: &EnvelopeSpec<'_>) -> Result<Vec<u8>> {
+    let (cipher, key, pad) = (spec.cipher, spec.key, spec.pad);
+    use aws_lc_rs::cipher::{EncryptingKey, EncryptionContext, PaddedBlockEncryptingKey, UnboundCipherKey};
     let iv = crypto::random_bytes(cipher.block_len())?;
     let ctx = || -> Result<EncryptionContext> {
         Ok(if cipher.block_len() == 16 {
-            EncryptionContext::Iv128(
-                <[u8; 16]>::try_from(iv.as_slice())
-                    .map_err(|_| Error::Crypto("iv"))?
-                    .into(),
-            )
+            EncryptionContext::Iv128(<[u8; 16]>::try_from(iv.as_slice()).map_err(|_| Error::Crypto("iv"))?.into())
         } else {
-            EncryptionContext::Iv64(
-                <[u8; 8]>::try_from(iv.as_slice())
-                    .map_err(|_| Error::Crypto("iv"))?
-                    .into(),
-            )
+            EncryptionContext::Iv64(<[u8; 8]>::try_from(iv.as_slice()).map_err(|_| Error::Crypto("iv"))?.into())
         })
     };
     let mut buf = content.to_vec();
     if pad {
-        let ek =
-            PaddedBlockEncryptingKey::cbc_pkcs7(UnboundCipherKey::new(aws_cipher(cipher), key)?)?;
+        let ek = PaddedBlockEncryptingKey::cbc_pkcs7(UnboundCipherKey::new(aws_cipher(cipher), key)?)?;
         ek.less_safe_encrypt(&mut buf, ctx()?)?;
     } else {
         let ek = EncryptingKey::cbc(UnboundCipherKey::new(aws_cipher(cipher), key)?)?;
         ek.less_safe_encrypt(&mut buf, ctx()?)?;
     }
     let tbs = recipient.tbs_certificate();
-    let enc_key = match encrypted_key {
-        Some(k) => k,
-        None => crypto::encrypt_key(tbs.subject_public_key_info(), key)?,
+    let enc_key = match &spec.encrypted_key {
+        Some(k) => k.clone(),
+        None => crypto::encrypt_key_with(tbs.subject_public_key_info(), key, spec.transport)?,
     };
+
     let ktri = KeyTransRecipientInfo {
         version: CmsVersion::V0,
         rid: RecipientIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
             issuer: tbs.issuer().clone(),
             serial_number: tbs.serial_number().clone(),
         }),
-        key_enc_alg: AlgorithmIdentifierOwned {
-            oid: alg::RSA_ENCRYPTION,
-            parameters: Some(Any::null()),
-        },
+        key_enc_alg: key_transport_alg(spec.transport)?,
         enc_key: OctetString::new(enc_key)?,
     };
     let ed = EnvelopedData {
@@ -391,11 +369,7 @@ pub fn envelope_with(
         },
         unprotected_attrs: None,
     };
-    Ok(ContentInfo {
-        content_type: oid::ENVELOPED_DATA,
-        content: Any::encode_from(&ed)?,
-    }
-    .to_der()?)
+    Ok(ContentInfo { content_type: oid::ENVELOPED_DATA, content: Any::encode_from(&ed)? }.to_der()?)
 }
 
 /// Build a SignedData ContentInfo (DER) over `content` (or no content), signed by
@@ -411,17 +385,11 @@ pub(crate) fn sign(
     let mut all = attrs;
     all.push(attr_value(oid::CONTENT_TYPE, &oid::DATA)?);
     // RFC 5652 5.3: messageDigest is required even without eContent (digest of nothing).
-    all.push(attr_value(
-        oid::MESSAGE_DIGEST,
-        &OctetString::new(digest.digest(content.unwrap_or(&[])))?,
-    )?);
+    all.push(attr_value(oid::MESSAGE_DIGEST, &OctetString::new(digest.digest(content.unwrap_or(&[])))?)?);
     let signed_attrs: SetOfVec<Attribute> = SetOfVec::try_from(all)?;
     let signature = signer.sign(&signed_attrs.to_der()?)?;
     let tbs = signer_cert.tbs_certificate();
-    let digest_alg = AlgorithmIdentifierOwned {
-        oid: digest.oid(),
-        parameters: None,
-    };
+    let digest_alg = AlgorithmIdentifierOwned { oid: digest.oid(), parameters: None };
     let si = SignerInfo {
         version: CmsVersion::V1,
         sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
@@ -441,29 +409,19 @@ pub(crate) fn sign(
     let sd = SignedData {
         version: CmsVersion::V1,
         digest_algorithms: SetOfVec::try_from(vec![digest_alg])?,
-        encap_content_info: EncapsulatedContentInfo {
-            econtent_type: oid::DATA,
-            econtent,
-        },
+        encap_content_info: EncapsulatedContentInfo { econtent_type: oid::DATA, econtent },
         certificates: Some(cms::signed_data::CertificateSet(SetOfVec::try_from(vec![
             cms::cert::CertificateChoices::Certificate(signer_cert.clone()),
         ])?)),
         crls: None,
         signer_infos: SignerInfos(SetOfVec::try_from(vec![si])?),
     };
-    Ok(ContentInfo {
-        content_type: oid::SIGNED_DATA,
-        content: Any::encode_from(&sd)?,
-    }
-    .to_der()?)
+    Ok(ContentInfo { content_type: oid::SIGNED_DATA, content: Any::encode_from(&sd)? }.to_der()?)
 }
 
 /// An attribute with one value.
 pub(crate) fn attr_value<T: Encode>(oid: ObjectIdentifier, value: &T) -> Result<Attribute> {
-    Ok(Attribute {
-        oid,
-        values: SetOfVec::try_from(vec![Any::from_der(&value.to_der()?)?])?,
-    })
+    Ok(Attribute { oid, values: SetOfVec::try_from(vec![Any::from_der(&value.to_der()?)?])? })
 }
 
 /// A degenerate ("certs-only") SignedData. Certificates are kept in the order given:
@@ -485,25 +443,18 @@ pub fn certs_only(certs: &[Certificate], crls: &[CertificateList]) -> Result<Vec
     let sd = DegenerateSignedData {
         version: CmsVersion::V1,
         digest_algorithms: SetOfVec::new(),
-        encap_content_info: EncapsulatedContentInfo {
-            econtent_type: oid::DATA,
-            econtent: None,
-        },
+        encap_content_info: EncapsulatedContentInfo { econtent_type: oid::DATA, econtent: None },
         certificates: (!certs.is_empty()).then(|| certs.to_vec()),
         crls: (!crls.is_empty()).then(|| crls.to_vec()),
         signer_infos: SetOfVec::new(),
     };
-    Ok(ContentInfo {
-        content_type: oid::SIGNED_DATA,
-        content: Any::encode_from(&sd)?,
-    }
-    .to_der()?)
+    Ok(ContentInfo { content_type: oid::SIGNED_DATA, content: Any::encode_from(&sd)? }.to_der()?)
 }
 
 /// Certificates and CRLs of a certs-only SignedData (DER or BER), in wire order.
 pub fn parse_certs_only(bytes: &[u8]) -> Result<(Vec<Certificate>, Vec<CertificateList>)> {
-    let ci = ContentInfo::from_der(&crate::ber::normalize(bytes)?)
-        .map_err(|_| Error::Malformed("not a CMS ContentInfo"))?;
+    let ci =
+        ContentInfo::from_der(&crate::ber::normalize(bytes)?).map_err(|_| Error::Malformed("not a CMS ContentInfo"))?;
     if ci.content_type != oid::SIGNED_DATA {
         return Err(Error::Malformed("ContentInfo is not SignedData"));
     }
@@ -511,25 +462,14 @@ pub fn parse_certs_only(bytes: &[u8]) -> Result<(Vec<Certificate>, Vec<Certifica
         .content
         .decode_as_encoding::<DegenerateSignedData>(EncodingRules::Ber)
         .map_err(|_| Error::Malformed("certs-only SignedData does not decode"))?;
-    Ok((
-        sd.certificates.unwrap_or_default(),
-        sd.crls.unwrap_or_default(),
-    ))
+    Ok((sd.certificates.unwrap_or_default(), sd.crls.unwrap_or_default()))
 }
 
 /// Parse a SignedData reply and check its signature against one of `trusted`;
 /// returns the econtent (if any) and the signed attributes. For clients.
-pub(crate) fn verify_reply(
-    bytes: &[u8],
-    trusted: &[Certificate],
-) -> Result<(Option<Vec<u8>>, Vec<Attribute>)> {
+pub(crate) fn verify_reply(bytes: &[u8], trusted: &[Certificate]) -> Result<(Option<Vec<u8>>, Vec<Attribute>)> {
     let sd = parse_signed_data(bytes)?;
-    let si = sd
-        .signer_infos
-        .0
-        .iter()
-        .next()
-        .ok_or(Error::Malformed("no SignerInfo"))?;
+    let si = sd.signer_infos.0.iter().next().ok_or(Error::Malformed("no SignerInfo"))?;
     let content = econtent(&sd)?;
     let signer = trusted
         .iter()
@@ -542,15 +482,9 @@ pub(crate) fn verify_reply(
                 SignerIdentifier::SubjectKeyIdentifier(_) => false,
             }
         })
-        .ok_or(Error::BadMessageCheck(
-            "reply not signed by a certificate from GetCACert",
-        ))?;
+        .ok_or(Error::BadMessageCheck("reply not signed by a certificate from GetCACert"))?;
     verify_signer_info(si, signer, content.as_deref().unwrap_or(&[]))?;
-    let attrs = si
-        .signed_attrs
-        .as_ref()
-        .map(|a| a.as_slice().to_vec())
-        .unwrap_or_default();
+    let attrs = si.signed_attrs.as_ref().map(|a| a.as_slice().to_vec()).unwrap_or_default();
     Ok((content, attrs))
 }
 
@@ -565,13 +499,9 @@ mod tests {
         // Encrypt without padding so that we choose the last block ourselves.
         let enc = |pt: &[u8]| {
             use aws_lc_rs::cipher::{EncryptingKey, EncryptionContext, UnboundCipherKey};
-            let ek = EncryptingKey::cbc(
-                UnboundCipherKey::new(&aws_lc_rs::cipher::AES_128, &key).unwrap(),
-            )
-            .unwrap();
+            let ek = EncryptingKey::cbc(UnboundCipherKey::new(&aws_lc_rs::cipher::AES_128, &key).unwrap()).unwrap();
             let mut b = pt.to_vec();
-            ek.less_safe_encrypt(&mut b, EncryptionContext::Iv128(iv.into()))
-                .unwrap();
+            ek.less_safe_encrypt(&mut b, EncryptionContext::Iv128(iv.into())).unwrap();
             b
         };
         let mut good = vec![0x41u8; 13];
@@ -591,10 +521,7 @@ mod tests {
                 v
             },
         ] {
-            assert!(matches!(
-                cbc_decrypt(ContentCipher::Aes128, &key, &iv, &enc(&last)),
-                Err(Error::Decrypt)
-            ));
+            assert!(matches!(cbc_decrypt(ContentCipher::Aes128, &key, &iv, &enc(&last)), Err(Error::Decrypt)));
         }
     }
 

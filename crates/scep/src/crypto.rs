@@ -9,8 +9,8 @@ use core::fmt;
 use aws_lc_rs::{
     encoding::AsDer,
     rsa::{
-        KeySize, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey,
-        Pkcs1PrivateDecryptingKey, PrivateDecryptingKey,
+        KeySize, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey, Pkcs1PrivateDecryptingKey,
+        PrivateDecryptingKey,
     },
     signature::{self as sig, EcdsaKeyPair, KeyPair as _, RsaKeyPair},
 };
@@ -25,22 +25,17 @@ use crate::error::{Error, Result};
 pub mod alg {
     use spki::ObjectIdentifier;
     /// rsaEncryption.
-    pub const RSA_ENCRYPTION: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+    pub const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
     /// id-RSAES-OAEP.
     pub const RSAES_OAEP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.7");
     /// sha1WithRSAEncryption.
-    pub const SHA1_WITH_RSA: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
+    pub const SHA1_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
     /// sha256WithRSAEncryption.
-    pub const SHA256_WITH_RSA: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+    pub const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
     /// sha384WithRSAEncryption.
-    pub const SHA384_WITH_RSA: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
+    pub const SHA384_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
     /// sha512WithRSAEncryption.
-    pub const SHA512_WITH_RSA: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
+    pub const SHA512_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
     /// id-ecPublicKey.
     pub const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
     /// ecdsa-with-SHA1.
@@ -77,20 +72,16 @@ pub enum KeyType {
 impl core::str::FromStr for KeyType {
     type Err = String;
     fn from_str(s: &str) -> core::result::Result<Self, String> {
-        Ok(
-            match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
-                "rsa2048" | "rsa" => KeyType::Rsa2048,
-                "rsa3072" => KeyType::Rsa3072,
-                "rsa4096" => KeyType::Rsa4096,
-                "ecdsap256" | "p256" | "ecp256" => KeyType::EcP256,
-                "ecdsap384" | "p384" | "ecp384" => KeyType::EcP384,
-                _ => {
-                    return Err(format!(
-                        "unknown key type {s:?}: use rsa2048, rsa3072, rsa4096, p256 or p384"
-                    ));
-                }
-            },
-        )
+        Ok(match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "rsa2048" | "rsa" => KeyType::Rsa2048,
+            "rsa3072" => KeyType::Rsa3072,
+            "rsa4096" => KeyType::Rsa4096,
+            "ecdsap256" | "p256" | "ecp256" => KeyType::EcP256,
+            "ecdsap384" | "p384" | "ecp384" => KeyType::EcP384,
+            _ => {
+                return Err(format!("unknown key type {s:?}: use rsa2048, rsa3072, rsa4096, p256 or p384"));
+            }
+        })
     }
 }
 
@@ -115,10 +106,7 @@ pub trait Decrypter: Send + Sync {
 }
 
 enum Inner {
-    Rsa {
-        sign: RsaKeyPair,
-        decrypt: PrivateDecryptingKey,
-    },
+    Rsa { sign: RsaKeyPair, decrypt: PrivateDecryptingKey },
     Ec(EcdsaKeyPair, KeyType),
 }
 
@@ -131,9 +119,7 @@ pub struct PrivateKey {
 
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PrivateKey")
-            .field("type", &self.key_type())
-            .finish_non_exhaustive()
+        f.debug_struct("PrivateKey").field("type", &self.key_type()).finish_non_exhaustive()
     }
 }
 
@@ -162,8 +148,7 @@ impl PrivateKey {
     /// Load an unencrypted PKCS#8 DER private key (RSA, P-256 or P-384).
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self> {
         if let Ok(kp) = RsaKeyPair::from_pkcs8(der) {
-            let decrypt = PrivateDecryptingKey::from_pkcs8(der)
-                .map_err(|_| Error::Crypto("RSA key rejected"))?;
+            let decrypt = PrivateDecryptingKey::from_pkcs8(der).map_err(|_| Error::Crypto("RSA key rejected"))?;
             let spki_der = rsa_spki_der(kp.public_key().as_ref())?;
             return Ok(PrivateKey {
                 inner: Inner::Rsa { sign: kp, decrypt },
@@ -173,11 +158,7 @@ impl PrivateKey {
         }
         for kind in [KeyType::EcP256, KeyType::EcP384] {
             if let Ok(kp) = EcdsaKeyPair::from_pkcs8(ec_alg(kind), der) {
-                let curve = if kind == KeyType::EcP256 {
-                    alg::P256
-                } else {
-                    alg::P384
-                };
+                let curve = if kind == KeyType::EcP256 { alg::P256 } else { alg::P384 };
                 let spki = SubjectPublicKeyInfoOwned {
                     algorithm: AlgorithmIdentifierOwned {
                         oid: alg::EC_PUBLIC_KEY,
@@ -185,16 +166,10 @@ impl PrivateKey {
                     },
                     subject_public_key: BitString::from_bytes(kp.public_key().as_ref())?,
                 };
-                return Ok(PrivateKey {
-                    inner: Inner::Ec(kp, kind),
-                    pkcs8: Zeroizing::new(der.to_vec()),
-                    spki,
-                });
+                return Ok(PrivateKey { inner: Inner::Ec(kp, kind), pkcs8: Zeroizing::new(der.to_vec()), spki });
             }
         }
-        Err(Error::Crypto(
-            "not an RSA, P-256 or P-384 PKCS#8 private key",
-        ))
+        Err(Error::Crypto("not an RSA, P-256 or P-384 PKCS#8 private key"))
     }
 
     /// Load a PKCS#1 `RSAPrivateKey` DER (what `openssl genrsa -traditional` writes).
@@ -230,18 +205,11 @@ impl PrivateKey {
 impl Signer for PrivateKey {
     fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
         match &self.inner {
-            Inner::Rsa { .. } => AlgorithmIdentifierOwned {
-                oid: alg::SHA256_WITH_RSA,
-                parameters: Some(der::Any::null()),
-            },
-            Inner::Ec(_, KeyType::EcP384) => AlgorithmIdentifierOwned {
-                oid: alg::ECDSA_SHA384,
-                parameters: None,
-            },
-            Inner::Ec(..) => AlgorithmIdentifierOwned {
-                oid: alg::ECDSA_SHA256,
-                parameters: None,
-            },
+            Inner::Rsa { .. } => {
+                AlgorithmIdentifierOwned { oid: alg::SHA256_WITH_RSA, parameters: Some(der::Any::null()) }
+            }
+            Inner::Ec(_, KeyType::EcP384) => AlgorithmIdentifierOwned { oid: alg::ECDSA_SHA384, parameters: None },
+            Inner::Ec(..) => AlgorithmIdentifierOwned { oid: alg::ECDSA_SHA256, parameters: None },
         }
     }
 
@@ -277,23 +245,14 @@ impl Decrypter for PrivateKey {
         let mut out = Zeroizing::new(vec![0u8; decrypt.key_size_bytes()]);
         let n = match transport {
             KeyTransport::RsaPkcs1 => {
-                let k =
-                    Pkcs1PrivateDecryptingKey::new(decrypt.clone()).map_err(|_| Error::Decrypt)?;
-                k.decrypt(encrypted, &mut out)
-                    .map_err(|_| Error::Decrypt)?
-                    .len()
+                let k = Pkcs1PrivateDecryptingKey::new(decrypt.clone()).map_err(|_| Error::Decrypt)?;
+                k.decrypt(encrypted, &mut out).map_err(|_| Error::Decrypt)?.len()
             }
             KeyTransport::RsaOaepSha1 | KeyTransport::RsaOaepSha256 => {
-                let alg = if transport == KeyTransport::RsaOaepSha1 {
-                    &OAEP_SHA1_MGF1SHA1
-                } else {
-                    &OAEP_SHA256_MGF1SHA256
-                };
-                let k =
-                    OaepPrivateDecryptingKey::new(decrypt.clone()).map_err(|_| Error::Decrypt)?;
-                k.decrypt(alg, encrypted, &mut out, None)
-                    .map_err(|_| Error::Decrypt)?
-                    .len()
+                let alg =
+                    if transport == KeyTransport::RsaOaepSha1 { &OAEP_SHA1_MGF1SHA1 } else { &OAEP_SHA256_MGF1SHA256 };
+                let k = OaepPrivateDecryptingKey::new(decrypt.clone()).map_err(|_| Error::Decrypt)?;
+                k.decrypt(alg, encrypted, &mut out, None).map_err(|_| Error::Decrypt)?.len()
             }
         };
         out.truncate(n);
@@ -302,20 +261,13 @@ impl Decrypter for PrivateKey {
 }
 
 fn ec_alg(kind: KeyType) -> &'static sig::EcdsaSigningAlgorithm {
-    if kind == KeyType::EcP384 {
-        &sig::ECDSA_P384_SHA384_ASN1_SIGNING
-    } else {
-        &sig::ECDSA_P256_SHA256_ASN1_SIGNING
-    }
+    if kind == KeyType::EcP384 { &sig::ECDSA_P384_SHA384_ASN1_SIGNING } else { &sig::ECDSA_P256_SHA256_ASN1_SIGNING }
 }
 
 /// SubjectPublicKeyInfo DER around a PKCS#1 RSAPublicKey.
 fn rsa_spki_der(pkcs1: &[u8]) -> Result<Vec<u8>> {
     let spki = SubjectPublicKeyInfoOwned {
-        algorithm: AlgorithmIdentifierOwned {
-            oid: alg::RSA_ENCRYPTION,
-            parameters: Some(der::Any::null()),
-        },
+        algorithm: AlgorithmIdentifierOwned { oid: alg::RSA_ENCRYPTION, parameters: Some(der::Any::null()) },
         subject_public_key: BitString::from_bytes(pkcs1)?,
     };
     Ok(spki.to_der()?)
@@ -338,43 +290,33 @@ pub fn verify(
         (alg::SHA512_WITH_RSA | alg::ECDSA_SHA512, _) => DigestAlg::Sha512,
         (alg::RSA_ENCRYPTION | alg::EC_PUBLIC_KEY, Some(d)) => d,
         (other, _) => {
-            return Err(Error::UnsupportedAlgorithm(format!(
-                "signature algorithm {other}"
-            )));
+            return Err(Error::UnsupportedAlgorithm(format!("signature algorithm {other}")));
         }
     };
-    let verifier: &'static dyn sig::VerificationAlgorithm =
-        if spki.algorithm.oid == alg::RSA_ENCRYPTION {
-            // Legacy 1024-bit keys still sign requests (throw-away signer certificates of old
-            // routers); the key size rule for issued certificates is applied separately.
-            match digest {
-                DigestAlg::Sha1 => &sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
-                DigestAlg::Sha256 => &sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
-                DigestAlg::Sha384 => &sig::RSA_PKCS1_2048_8192_SHA384,
-                DigestAlg::Sha512 => &sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
-            }
-        } else if spki.algorithm.oid == alg::EC_PUBLIC_KEY {
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
-            match (curve, digest) {
-                (Some(alg::P256), DigestAlg::Sha1) => &sig::ECDSA_P256_SHA1_ASN1,
-                (Some(alg::P256), DigestAlg::Sha256) => &sig::ECDSA_P256_SHA256_ASN1,
-                (Some(alg::P256), DigestAlg::Sha384) => &sig::ECDSA_P256_SHA384_ASN1,
-                (Some(alg::P256), DigestAlg::Sha512) => &sig::ECDSA_P256_SHA512_ASN1,
-                (Some(alg::P384), DigestAlg::Sha256) => &sig::ECDSA_P384_SHA256_ASN1,
-                (Some(alg::P384), DigestAlg::Sha384) => &sig::ECDSA_P384_SHA384_ASN1,
-                (Some(alg::P384), DigestAlg::Sha512) => &sig::ECDSA_P384_SHA512_ASN1,
-                _ => return Err(Error::UnsupportedAlgorithm("EC curve or digest".into())),
-            }
-        } else {
-            return Err(Error::UnsupportedAlgorithm(format!(
-                "public key algorithm {}",
-                spki.algorithm.oid
-            )));
-        };
+    let verifier: &'static dyn sig::VerificationAlgorithm = if spki.algorithm.oid == alg::RSA_ENCRYPTION {
+        // Legacy 1024-bit keys still sign requests (throw-away signer certificates of old
+        // routers); the key size rule for issued certificates is applied separately.
+        match digest {
+            DigestAlg::Sha1 => &sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            DigestAlg::Sha256 => &sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+            DigestAlg::Sha384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+            DigestAlg::Sha512 => &sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+        }
+    } else if spki.algorithm.oid == alg::EC_PUBLIC_KEY {
+        let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+        match (curve, digest) {
+            (Some(alg::P256), DigestAlg::Sha1) => &sig::ECDSA_P256_SHA1_ASN1,
+            (Some(alg::P256), DigestAlg::Sha256) => &sig::ECDSA_P256_SHA256_ASN1,
+            (Some(alg::P256), DigestAlg::Sha384) => &sig::ECDSA_P256_SHA384_ASN1,
+            (Some(alg::P256), DigestAlg::Sha512) => &sig::ECDSA_P256_SHA512_ASN1,
+            (Some(alg::P384), DigestAlg::Sha256) => &sig::ECDSA_P384_SHA256_ASN1,
+            (Some(alg::P384), DigestAlg::Sha384) => &sig::ECDSA_P384_SHA384_ASN1,
+            (Some(alg::P384), DigestAlg::Sha512) => &sig::ECDSA_P384_SHA512_ASN1,
+            _ => return Err(Error::UnsupportedAlgorithm("EC curve or digest".into())),
+        }
+    } else {
+        return Err(Error::UnsupportedAlgorithm(format!("public key algorithm {}", spki.algorithm.oid)));
+    };
     sig::UnparsedPublicKey::new(verifier, key)
         .verify(message, signature)
         .map_err(|_| Error::BadMessageCheck("signature does not verify"))
@@ -386,12 +328,7 @@ pub fn key_bits(spki: &SubjectPublicKeyInfoOwned) -> Option<usize> {
         let pk = aws_lc_rs::rsa::PublicEncryptingKey::from_der(&spki.to_der().ok()?).ok()?;
         Some(pk.key_size_bits())
     } else if spki.algorithm.oid == alg::EC_PUBLIC_KEY {
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()?
-            .decode_as::<ObjectIdentifier>()
-            .ok()?;
+        let curve = spki.algorithm.parameters.as_ref()?.decode_as::<ObjectIdentifier>().ok()?;
         match curve {
             alg::P256 => Some(256),
             alg::P384 => Some(384),
@@ -404,17 +341,34 @@ pub fn key_bits(spki: &SubjectPublicKeyInfoOwned) -> Option<usize> {
 
 /// RSA PKCS#1 v1.5 encryption of a content key to the RSA key in `spki`.
 pub fn encrypt_key(spki: &SubjectPublicKeyInfoOwned, key: &[u8]) -> Result<Vec<u8>> {
+    encrypt_key_with(spki, key, KeyTransport::RsaPkcs1)
+}
+
+/// Encryption of a content key to the RSA key in `spki` with `transport`.
+pub fn encrypt_key_with(spki: &SubjectPublicKeyInfoOwned, key: &[u8], transport: KeyTransport) -> Result<Vec<u8>> {
     if spki.algorithm.oid != alg::RSA_ENCRYPTION {
-        return Err(Error::UnsupportedAlgorithm(
-            "the recipient key is not RSA".into(),
-        ));
+        return Err(Error::UnsupportedAlgorithm("the recipient key is not RSA".into()));
     }
     let pk = aws_lc_rs::rsa::PublicEncryptingKey::from_der(&spki.to_der()?)
         .map_err(|_| Error::Crypto("recipient RSA key rejected"))?;
-    let enc = aws_lc_rs::rsa::Pkcs1PublicEncryptingKey::new(pk)?;
-    let mut out = vec![0u8; enc.ciphertext_size()];
-    let n = enc.encrypt(key, &mut out)?.len();
-    out.truncate(n);
+    let out = match transport {
+        KeyTransport::RsaPkcs1 => {
+            let enc = aws_lc_rs::rsa::Pkcs1PublicEncryptingKey::new(pk)?;
+            let mut out = vec![0u8; enc.ciphertext_size()];
+            let n = enc.encrypt(key, &mut out)?.len();
+            out.truncate(n);
+            out
+        }
+        KeyTransport::RsaOaepSha1 | KeyTransport::RsaOaepSha256 => {
+            let alg =
+                if transport == KeyTransport::RsaOaepSha1 { &OAEP_SHA1_MGF1SHA1 } else { &OAEP_SHA256_MGF1SHA256 };
+            let enc = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(pk)?;
+            let mut out = vec![0u8; enc.ciphertext_size()];
+            let n = enc.encrypt(alg, key, &mut out, None)?.len();
+            out.truncate(n);
+            out
+        }
+    };
     Ok(out)
 }
 
@@ -456,10 +410,7 @@ impl spki::DynSignatureAlgorithmIdentifier for BuilderSigner<'_> {
 
 impl signature::Signer<RawSignature> for BuilderSigner<'_> {
     fn try_sign(&self, msg: &[u8]) -> core::result::Result<RawSignature, signature::Error> {
-        self.0
-            .sign(msg)
-            .map(RawSignature)
-            .map_err(|_| signature::Error::new())
+        self.0.sign(msg).map(RawSignature).map_err(|_| signature::Error::new())
     }
 }
 
@@ -509,9 +460,6 @@ mod tests {
         assert_eq!(&pt[..], b"0123456789abcdef");
         let mut bad = ct.clone();
         bad[10] ^= 1;
-        assert!(matches!(
-            key.decrypt_key(KeyTransport::RsaPkcs1, &bad),
-            Err(Error::Decrypt) | Ok(_)
-        ));
+        assert!(matches!(key.decrypt_key(KeyTransport::RsaPkcs1, &bad), Err(Error::Decrypt) | Ok(_)));
     }
 }

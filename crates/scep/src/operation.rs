@@ -83,9 +83,7 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         if c == b'%' {
-            let hex = b
-                .get(i + 1..i + 3)
-                .and_then(|h| core::str::from_utf8(h).ok());
+            let hex = b.get(i + 1..i + 3).and_then(|h| core::str::from_utf8(h).ok());
             if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(v);
                 i += 3;
@@ -127,44 +125,24 @@ mod tests {
         let bytes: Vec<u8> = (0u8..=255).collect();
         let std = base64::engine::general_purpose::STANDARD.encode(&bytes);
         let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
-        let pct = std
-            .replace('+', "%2B")
-            .replace('/', "%2F")
-            .replace('=', "%3D");
-        let wrapped: String = std
-            .as_bytes()
-            .chunks(64)
-            .map(|c| core::str::from_utf8(c).unwrap())
-            .collect::<Vec<_>>()
-            .join("%0A");
+        let pct = std.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+        let wrapped: String =
+            std.as_bytes().chunks(64).map(|c| core::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("%0A");
         for raw in [std.clone(), url, pct, wrapped, std.replace('+', " ")] {
             let q = Query::parse(&format!("operation=PKIOperation&message={raw}"));
             assert_eq!(q.operation.as_deref(), Some("PKIOperation"));
-            assert_eq!(
-                decode_message(q.message.as_deref().unwrap()).unwrap(),
-                bytes,
-                "{raw}"
-            );
+            assert_eq!(decode_message(q.message.as_deref().unwrap()).unwrap(), bytes, "{raw}");
         }
         // Unescaped `+` in the raw query stays data.
         let q = Query::parse(&format!("message={std}&operation=PKIOperation"));
-        assert_eq!(
-            decode_message(q.message.as_deref().unwrap()).unwrap(),
-            bytes
-        );
+        assert_eq!(decode_message(q.message.as_deref().unwrap()).unwrap(), bytes);
         assert!(decode_message("not base64!!").is_err());
     }
 
     #[test]
     fn operation_names_are_case_insensitive() {
-        assert_eq!(
-            Operation::from_name("getcacaps"),
-            Some(Operation::GetCaCaps)
-        );
-        assert_eq!(
-            Operation::from_name("PKIOperation"),
-            Some(Operation::PkiOperation)
-        );
+        assert_eq!(Operation::from_name("getcacaps"), Some(Operation::GetCaCaps));
+        assert_eq!(Operation::from_name("PKIOperation"), Some(Operation::PkiOperation));
         assert_eq!(Operation::from_name("nope"), None);
     }
 }

@@ -57,22 +57,16 @@ impl PkiMessage {
             return Err(Error::Malformed("more than one SignerInfo"));
         }
         let signer = c::signer_certificate(&sd, si)
-            .ok_or(Error::Malformed(
-                "the signer certificate is not in the message",
-            ))?
+            .ok_or(Error::Malformed("the signer certificate is not in the message"))?
             .clone();
         let content = c::econtent(&sd)?.ok_or(Error::Malformed("no encapsulated content"))?;
-        let attrs = si
-            .signed_attrs
-            .as_ref()
-            .ok_or(Error::Malformed("no signed attributes"))?;
+        let attrs = si.signed_attrs.as_ref().ok_or(Error::Malformed("no signed attributes"))?;
         let attrs = attrs.as_slice();
         let string = |o| c::attribute(attrs, &o).and_then(decode_string);
         let message_type = string(oid::MESSAGE_TYPE)
             .and_then(|s| MessageType::from_wire(&s))
             .ok_or(Error::Malformed("missing or unknown messageType"))?;
-        let transaction_id =
-            string(oid::TRANSACTION_ID).ok_or(Error::Malformed("missing transactionID"))?;
+        let transaction_id = string(oid::TRANSACTION_ID).ok_or(Error::Malformed("missing transactionID"))?;
         let sender_nonce = c::attribute(attrs, &oid::SENDER_NONCE)
             .and_then(|a| a.decode_as::<OctetString>().ok())
             .ok_or(Error::Malformed("missing senderNonce"))?;
@@ -102,8 +96,7 @@ impl PkiMessage {
     /// Check the signature by the included signer certificate and the messageDigest.
     /// Says nothing about whether that certificate is trusted: that is policy.
     pub fn verify(self) -> Result<SignedRequest> {
-        let digest =
-            c::verify_signer_info(&self.signer_info, &self.reply.recipient, &self.content)?;
+        let digest = c::verify_signer_info(&self.signer_info, &self.reply.recipient, &self.content)?;
         Ok(SignedRequest { msg: self, digest })
     }
 }
@@ -127,15 +120,8 @@ impl SignedRequest {
     ///
     /// `recipients` are our certificates with their keys, the preferred (RA
     /// encryption) first.
-    pub fn open(
-        self,
-        recipients: &[(&Certificate, &dyn Decrypter)],
-        rejection_secret: &[u8],
-    ) -> Result<Request> {
-        let keys = EnvelopeKeys {
-            recipients,
-            rejection_secret,
-        };
+    pub fn open(self, recipients: &[(&Certificate, &dyn Decrypter)], rejection_secret: &[u8]) -> Result<Request> {
+        let keys = EnvelopeKeys { recipients, rejection_secret };
         let (plain, cipher) = c::open_envelope(&self.msg.content, &keys)?;
         let body = match self.msg.message_type {
             MessageType::PkcsReq | MessageType::RenewalReq => {
@@ -145,32 +131,18 @@ impl SignedRequest {
                     Error::Asn1(_) => Error::Decrypt,
                     other => other,
                 })?;
-                if self.msg.message_type == MessageType::PkcsReq {
-                    Body::PkcsReq(csr)
-                } else {
-                    Body::RenewalReq(csr)
-                }
+                if self.msg.message_type == MessageType::PkcsReq { Body::PkcsReq(csr) } else { Body::RenewalReq(csr) }
             }
-            MessageType::CertPoll => {
-                Body::CertPoll(IssuerAndSubject::from_der(&plain).map_err(|_| Error::Decrypt)?)
-            }
-            MessageType::GetCert => {
-                Body::GetCert(IssuerAndSerialNumber::from_der(&plain).map_err(|_| Error::Decrypt)?)
-            }
-            MessageType::GetCrl => {
-                Body::GetCrl(IssuerAndSerialNumber::from_der(&plain).map_err(|_| Error::Decrypt)?)
-            }
+            MessageType::CertPoll => Body::CertPoll(IssuerAndSubject::from_der(&plain).map_err(|_| Error::Decrypt)?),
+            MessageType::GetCert => Body::GetCert(IssuerAndSerialNumber::from_der(&plain).map_err(|_| Error::Decrypt)?),
+            MessageType::GetCrl => Body::GetCrl(IssuerAndSerialNumber::from_der(&plain).map_err(|_| Error::Decrypt)?),
             MessageType::CertRep => {
                 return Err(Error::BadRequest("a CertRep is not a request".into()));
             }
         };
         let mut reply = self.msg.reply;
         reply.request_cipher = Some(cipher);
-        Ok(Request {
-            reply,
-            digest: self.digest,
-            body,
-        })
+        Ok(Request { reply, digest: self.digest, body })
     }
 }
 
@@ -243,18 +215,9 @@ impl RequestBuilder<'_> {
     /// encrypting `body`.
     pub fn build_with_envelope(&self, envelope: Vec<u8>) -> Result<Vec<u8>> {
         let attrs: Vec<Attribute> = vec![
-            c::attr_value(
-                oid::MESSAGE_TYPE,
-                &PrintableString::new(&self.message_type.code().to_string())?,
-            )?,
-            c::attr_value(
-                oid::TRANSACTION_ID,
-                &PrintableString::new(self.transaction_id.as_str())?,
-            )?,
-            c::attr_value(
-                oid::SENDER_NONCE,
-                &OctetString::new(self.sender_nonce.0.clone())?,
-            )?,
+            c::attr_value(oid::MESSAGE_TYPE, &PrintableString::new(&self.message_type.code().to_string())?)?,
+            c::attr_value(oid::TRANSACTION_ID, &PrintableString::new(self.transaction_id.as_str())?)?,
+            c::attr_value(oid::SENDER_NONCE, &OctetString::new(self.sender_nonce.0.clone())?)?,
         ];
         c::sign(Some(&envelope), attrs, self.signer, self.signer_cert)
     }
@@ -262,9 +225,5 @@ impl RequestBuilder<'_> {
 
 /// The DER of an IssuerAndSubject for CertPoll.
 pub fn issuer_and_subject(issuer: &Name, subject: &Name) -> Result<Vec<u8>> {
-    Ok(IssuerAndSubject {
-        issuer: issuer.clone(),
-        subject: subject.clone(),
-    }
-    .to_der()?)
+    Ok(IssuerAndSubject { issuer: issuer.clone(), subject: subject.clone() }.to_der()?)
 }

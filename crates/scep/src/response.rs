@@ -32,48 +32,26 @@ pub enum Outcome {
 ///
 /// SUCCESS content is enveloped to the request's signer certificate with AES of the
 /// request's strength, or 3DES for clients that sent DES or 3DES.
-pub fn cert_rep(
-    reply: &ReplyTo,
-    outcome: &Outcome,
-    signer: &dyn Signer,
-    signer_cert: &Certificate,
-) -> Result<Vec<u8>> {
+pub fn cert_rep(reply: &ReplyTo, outcome: &Outcome, signer: &dyn Signer, signer_cert: &Certificate) -> Result<Vec<u8>> {
     let (status, content) = match outcome {
         Outcome::Success { certificates, crls } => {
             let inner = c::certs_only(certificates, crls)?;
-            let cipher = reply
-                .request_cipher
-                .map_or(ContentCipher::Aes256, ContentCipher::reply_cipher);
+            let cipher = reply.request_cipher.map_or(ContentCipher::Aes256, ContentCipher::reply_cipher);
             (0u8, Some(c::envelope(&inner, &reply.recipient, cipher)?))
         }
         Outcome::Failure(..) => (2, None),
         Outcome::Pending => (3, None),
     };
     let mut attrs: Vec<Attribute> = vec![
-        c::attr_value(
-            oid::MESSAGE_TYPE,
-            &PrintableString::new(&MessageType::CertRep.code().to_string())?,
-        )?,
+        c::attr_value(oid::MESSAGE_TYPE, &PrintableString::new(&MessageType::CertRep.code().to_string())?)?,
         c::attr_value(oid::PKI_STATUS, &PrintableString::new(&status.to_string())?)?,
-        c::attr_value(
-            oid::TRANSACTION_ID,
-            &transaction_id_value(&reply.transaction_id)?,
-        )?,
+        c::attr_value(oid::TRANSACTION_ID, &transaction_id_value(&reply.transaction_id)?)?,
         c::attr_value(oid::SENDER_NONCE, &OctetString::new(Nonce::random()?.0)?)?,
-        c::attr_value(
-            oid::RECIPIENT_NONCE,
-            &OctetString::new(reply.sender_nonce.0.clone())?,
-        )?,
+        c::attr_value(oid::RECIPIENT_NONCE, &OctetString::new(reply.sender_nonce.0.clone())?)?,
     ];
     if let Outcome::Failure(info, text) = outcome {
-        attrs.push(c::attr_value(
-            oid::FAIL_INFO,
-            &PrintableString::new(&info.code().to_string())?,
-        )?);
-        attrs.push(c::attr_value(
-            oid::FAIL_INFO_TEXT,
-            &Utf8StringRef::new(text)?,
-        )?);
+        attrs.push(c::attr_value(oid::FAIL_INFO, &PrintableString::new(&info.code().to_string())?)?);
+        attrs.push(c::attr_value(oid::FAIL_INFO_TEXT, &Utf8StringRef::new(text)?)?);
     }
     c::sign(content.as_deref(), attrs, signer, signer_cert)
 }
@@ -128,10 +106,7 @@ impl ParsedCertRep {
                 // Clients have no implicit-rejection secret to keep: a random one is fine.
                 let secret = crate::crypto::random_bytes(32)?;
                 let recipients = [(our_cert, our_key)];
-                let keys = c::EnvelopeKeys {
-                    recipients: &recipients,
-                    rejection_secret: &secret,
-                };
+                let keys = c::EnvelopeKeys { recipients: &recipients, rejection_secret: &secret };
                 let (plain, ciph) = c::open_envelope(&env, &keys)?;
                 cipher = Some(ciph);
                 let (certificates, crls) = c::parse_certs_only(&plain)?;

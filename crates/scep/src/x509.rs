@@ -13,8 +13,8 @@ use x509_cert::{
     ext::{
         Extension,
         pkix::{
-            AuthorityKeyIdentifier, BasicConstraints, CrlNumber, ExtendedKeyUsage, KeyUsage,
-            KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+            AuthorityKeyIdentifier, BasicConstraints, CrlNumber, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName,
+            SubjectKeyIdentifier,
         },
     },
     name::Name,
@@ -75,17 +75,13 @@ pub fn issue(
 ) -> Result<Certificate> {
     let ski = key_identifier(subject_key);
     let (issuer_name, aki) = match issuer {
-        Some(ca) => (
-            ca.tbs_certificate().subject().clone(),
-            key_identifier(ca.tbs_certificate().subject_public_key_info()),
-        ),
+        Some(ca) => {
+            (ca.tbs_certificate().subject().clone(), key_identifier(ca.tbs_certificate().subject_public_key_info()))
+        }
         None => (template.subject.clone(), ski.clone()),
     };
     let mut extensions = template.extensions.clone();
-    extensions.push(extension(
-        &SubjectKeyIdentifier(OctetString::new(ski)?),
-        false,
-    )?);
+    extensions.push(extension(&SubjectKeyIdentifier(OctetString::new(ski)?), false)?);
     extensions.push(extension(
         &AuthorityKeyIdentifier {
             key_identifier: Some(OctetString::new(aki)?),
@@ -94,34 +90,15 @@ pub fn issue(
         },
         false,
     )?);
-    let profile = FixedProfile {
-        subject: template.subject.clone(),
-        issuer: issuer_name,
-        extensions,
-    };
-    let validity = Validity::new(
-        Time::try_from(template.not_before)?,
-        Time::try_from(template.not_after)?,
-    );
-    let builder = CertificateBuilder::new(
-        profile,
-        template.serial.clone(),
-        validity,
-        subject_key.clone(),
-    )?;
+    let profile = FixedProfile { subject: template.subject.clone(), issuer: issuer_name, extensions };
+    let validity = Validity::new(Time::try_from(template.not_before)?, Time::try_from(template.not_after)?);
+    let builder = CertificateBuilder::new(profile, template.serial.clone(), validity, subject_key.clone())?;
     Ok(builder.build::<_, RawSignature>(&BuilderSigner(signer))?)
 }
 
 /// An extension with the DER of `value`.
-pub fn extension<T: Encode + const_oid::AssociatedOid>(
-    value: &T,
-    critical: bool,
-) -> Result<Extension> {
-    Ok(Extension {
-        extn_id: T::OID,
-        critical,
-        extn_value: OctetString::new(value.to_der()?)?,
-    })
+pub fn extension<T: Encode + const_oid::AssociatedOid>(value: &T, critical: bool) -> Result<Extension> {
+    Ok(Extension { extn_id: T::OID, critical, extn_value: OctetString::new(value.to_der()?)? })
 }
 
 /// KeyUsage extension (critical).
@@ -131,13 +108,7 @@ pub fn key_usage(usages: impl Into<flagset::FlagSet<KeyUsages>>) -> Result<Exten
 
 /// BasicConstraints extension (critical).
 pub fn basic_constraints(ca: bool) -> Result<Extension> {
-    extension(
-        &BasicConstraints {
-            ca,
-            path_len_constraint: None,
-        },
-        true,
-    )
+    extension(&BasicConstraints { ca, path_len_constraint: None }, true)
 }
 
 /// ExtendedKeyUsage extension.
@@ -161,12 +132,7 @@ pub fn random_serial() -> Result<SerialNumber> {
 }
 
 /// Build and sign a CSR for `signer`'s key.
-pub fn csr(
-    subject: &Name,
-    signer: &dyn Signer,
-    challenge: Option<&str>,
-    extensions: &[Extension],
-) -> Result<Vec<u8>> {
+pub fn csr(subject: &Name, signer: &dyn Signer, challenge: Option<&str>, extensions: &[Extension]) -> Result<Vec<u8>> {
     let mut b = RequestBuilder::new(subject.clone())?;
     for e in extensions {
         b.add_extension(e.clone()).map_err(Error::Asn1)?;
@@ -174,9 +140,8 @@ pub fn csr(
     if let Some(pw) = challenge {
         let attr = x509_cert::request::attributes::ChallengePassword(
             x509_cert::ext::pkix::name::DirectoryString::PrintableString(
-                der::asn1::PrintableString::new(pw).map_err(|_| {
-                    Error::BadRequest("the challenge is not a PrintableString".into())
-                })?,
+                der::asn1::PrintableString::new(pw)
+                    .map_err(|_| Error::BadRequest("the challenge is not a PrintableString".into()))?,
             ),
         );
         b.add_attribute(&attr)?;
@@ -199,13 +164,9 @@ pub fn crl(
     next_update: SystemTime,
     revoked: Vec<RevokedCert>,
 ) -> Result<CertificateList> {
-    let b = CrlBuilder::new_with_this_update(
-        issuer,
-        CrlNumber::try_from(number)?,
-        Time::try_from(this_update)?,
-    )?
-    .with_next_update(Some(Time::try_from(next_update)?))
-    .with_certificates(revoked.into_iter());
+    let b = CrlBuilder::new_with_this_update(issuer, CrlNumber::try_from(number)?, Time::try_from(this_update)?)?
+        .with_next_update(Some(Time::try_from(next_update)?))
+        .with_certificates(revoked.into_iter());
     Ok(b.build::<_, RawSignature>(&BuilderSigner(signer))?)
 }
 
@@ -228,11 +189,7 @@ pub fn is_valid_at(cert: &Certificate, at: SystemTime) -> bool {
 
 /// The key usage of a certificate, if it has the extension.
 pub fn cert_key_usage(cert: &Certificate) -> Option<KeyUsage> {
-    cert.tbs_certificate()
-        .get_extension::<KeyUsage>()
-        .ok()
-        .flatten()
-        .map(|(_, ku)| ku)
+    cert.tbs_certificate().get_extension::<KeyUsage>().ok().flatten().map(|(_, ku)| ku)
 }
 
 /// A certificate's DER.

@@ -43,8 +43,7 @@ pub async fn mint(
     let password = zeroize::Zeroizing::new(hex::encode_upper(random(length)));
     let id = hex::encode(random(6));
     let now_s = unix(now);
-    let expires_at = now_s
-        .saturating_add(i64::try_from(validity_minutes.saturating_mul(60)).unwrap_or(i64::MAX));
+    let expires_at = now_s.saturating_add(i64::try_from(validity_minutes.saturating_mul(60)).unwrap_or(i64::MAX));
     let created = store
         .create_challenge(
             NewChallenge {
@@ -58,15 +57,7 @@ pub async fn mint(
             max_outstanding,
         )
         .await?;
-    Ok(if created {
-        MintResult::Minted(Minted {
-            id,
-            password,
-            expires_at,
-        })
-    } else {
-        MintResult::CacheFull
-    })
+    Ok(if created { MintResult::Minted(Minted { id, password, expires_at }) } else { MintResult::CacheFull })
 }
 
 fn random(n: usize) -> Vec<u8> {

@@ -53,18 +53,13 @@ impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         let now = SystemTime::now();
         let d = std::time::Duration::from_secs(self.offset_secs.unsigned_abs());
-        if self.offset_secs >= 0 {
-            now + d
-        } else {
-            now - d
-        }
+        if self.offset_secs >= 0 { now + d } else { now - d }
     }
 }
 
 /// Unix seconds.
 pub fn unix(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// A refusal: what the client is told and what the log says.
@@ -76,11 +71,7 @@ struct Rejection {
 
 impl Rejection {
     fn new(info: FailInfo, public: impl Into<String>, reason: impl Into<String>) -> Self {
-        Rejection {
-            info,
-            public: public.into(),
-            reason: reason.into(),
-        }
+        Rejection { info, public: public.into(), reason: reason.into() }
     }
 }
 
@@ -98,12 +89,7 @@ pub struct Authority {
 
 impl Authority {
     /// Build the authority; GetCACaps and GetCACert bodies are computed once here.
-    pub fn new(
-        ca: Arc<Ca>,
-        store: Arc<dyn Store>,
-        config: Arc<Config>,
-        clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<Self> {
+    pub fn new(ca: Arc<Ca>, store: Arc<dyn Store>, config: Arc<Config>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let mut caps = vec![Capability::Aes, Capability::Des3];
         if config.scep.advertise_post {
             caps.push(Capability::PostPkiOperation);
@@ -117,14 +103,7 @@ impl Authority {
         } else {
             (
                 scep::operation::CONTENT_TYPE_CA_RA_CERT,
-                scep::cms::certs_only(
-                    &[
-                        ca.ra_encrypt.cert.clone(),
-                        ca.ra_sign.cert.clone(),
-                        ca.ca.cert.clone(),
-                    ],
-                    &[],
-                )?,
+                scep::cms::certs_only(&[ca.ra_encrypt.cert.clone(), ca.ra_sign.cert.clone(), ca.ca.cert.clone()], &[])?,
             )
         };
         Ok(Authority {
@@ -176,12 +155,7 @@ impl Authority {
 
     /// Handle one PKIOperation from `requester`, received by `via` (GET or POST).
     /// Crypto runs on the blocking pool.
-    pub async fn pki_operation(
-        self: &Arc<Self>,
-        bytes: Vec<u8>,
-        requester: String,
-        via: &'static str,
-    ) -> PkiReply {
+    pub async fn pki_operation(self: &Arc<Self>, bytes: Vec<u8>, requester: String, via: &'static str) -> PkiReply {
         let this = Arc::clone(self);
         let opened = tokio::task::spawn_blocking(move || {
             let msg = match PkiMessage::parse(&bytes) {
@@ -190,13 +164,9 @@ impl Authority {
             };
             let reply = msg.reply_to().clone();
             let mtype = msg.message_type();
-            let recipients: [(&Certificate, &dyn Decrypter); 2] = [
-                (&this.ca.ra_encrypt.cert, &this.ca.ra_encrypt.key),
-                (&this.ca.ra_sign.cert, &this.ca.ra_sign.key),
-            ];
-            let req = msg
-                .verify()
-                .and_then(|m| m.open(&recipients, &this.rejection_secret));
+            let recipients: [(&Certificate, &dyn Decrypter); 2] =
+                [(&this.ca.ra_encrypt.cert, &this.ca.ra_encrypt.key), (&this.ca.ra_sign.cert, &this.ca.ra_sign.key)];
+            let req = msg.verify().and_then(|m| m.open(&recipients, &this.rejection_secret));
             Ok((reply, mtype, req))
         })
         .await;
@@ -224,12 +194,7 @@ impl Authority {
         };
         let this = Arc::clone(self);
         let built = tokio::task::spawn_blocking(move || {
-            cert_rep(
-                &reply,
-                &outcome,
-                &this.ca.ra_sign.key,
-                &this.ca.ra_sign.cert,
-            )
+            cert_rep(&reply, &outcome, &this.ca.ra_sign.key, &this.ca.ra_sign.cert)
         })
         .await;
         match built {
@@ -250,12 +215,7 @@ impl Authority {
         Outcome::Failure(r.info, r.public)
     }
 
-    async fn decide(
-        self: &Arc<Self>,
-        req: Request,
-        requester: &str,
-        via: &'static str,
-    ) -> Result<Outcome, Rejection> {
+    async fn decide(self: &Arc<Self>, req: Request, requester: &str, via: &'static str) -> Result<Outcome, Rejection> {
         let Request { reply, body, .. } = req;
         match body {
             Body::PkcsReq(csr) => self.enroll(&reply, csr, requester, via).await,
@@ -306,16 +266,12 @@ impl Authority {
     }
 
     fn success_from_der(&self, der: &[u8]) -> Result<Outcome, Rejection> {
-        let cert = crate::ca::cert_from_der(der)
-            .ok_or_else(|| internal("stored certificate does not decode"))?;
+        let cert = crate::ca::cert_from_der(der).ok_or_else(|| internal("stored certificate does not decode"))?;
         let mut certificates = vec![cert];
         if self.config.scep.include_ca_in_reply {
             certificates.push(self.ca.ca.cert.clone());
         }
-        Ok(Outcome::Success {
-            certificates,
-            crls: vec![],
-        })
+        Ok(Outcome::Success { certificates, crls: vec![] })
     }
 
     async fn enroll(
@@ -332,12 +288,7 @@ impl Authority {
         // A resent request (same transactionID, signer certificate and CSR) gets the
         // certificate it already got. A new key or signer with the same transactionID
         // is a new request: clients derive transactionIDs from keys.
-        if let Some(row) = self
-            .store
-            .issued_for_retry(tid, &signer_sha256, &csr_sha256)
-            .await
-            .map_err(internal)?
-        {
+        if let Some(row) = self.store.issued_for_retry(tid, &signer_sha256, &csr_sha256).await.map_err(internal)? {
             info!(
                 transaction_id = tid,
                 serial = row.serial,
@@ -351,19 +302,10 @@ impl Authority {
         let consume = match self.config.challenge.mode {
             ChallengeMode::OneTime => {
                 let pw = csr.challenge().ok_or_else(|| {
-                    Rejection::new(
-                        FailInfo::BadRequest,
-                        BAD_CHALLENGE_TEXT,
-                        "no challengePassword in the CSR",
-                    )
+                    Rejection::new(FailInfo::BadRequest, BAD_CHALLENGE_TEXT, "no challengePassword in the CSR")
                 })?;
                 let hash = challenge::hash(&self.challenge_secret, pw.expose());
-                match self
-                    .store
-                    .challenge_state(&hash, unix(now))
-                    .await
-                    .map_err(internal)?
-                {
+                match self.store.challenge_state(&hash, unix(now)).await.map_err(internal)? {
                     crate::store::ChallengeState::Valid(_) => Some(hash),
                     crate::store::ChallengeState::Expired => {
                         return Err(Rejection::new(
@@ -382,10 +324,7 @@ impl Authority {
                 }
             }
             ChallengeMode::None => {
-                warn!(
-                    transaction_id = tid,
-                    requester, "enrolling without a challenge: challenge.mode is \"none\""
-                );
+                warn!(transaction_id = tid, requester, "enrolling without a challenge: challenge.mode is \"none\"");
                 None
             }
         };
@@ -426,11 +365,7 @@ impl Authority {
         let subject = rec.subject.clone();
         // The certificate reaches the client only after this commit; the challenge is
         // consumed in the same transaction, so one password gives one certificate.
-        match self
-            .store
-            .record_issued(rec, consume.as_deref().map(|h| (h, unix(now))))
-            .await
-        {
+        match self.store.record_issued(rec, consume.as_deref().map(|h| (h, unix(now)))).await {
             Ok(()) => {}
             Err(RecordError::ChallengeGone) => {
                 return Err(Rejection::new(
@@ -441,18 +376,12 @@ impl Authority {
             }
             Err(e) => return Err(internal(e)),
         }
-        info!(
-            transaction_id = tid,
-            serial, subject, requester, via, "certificate issued"
-        );
+        info!(transaction_id = tid, serial, subject, requester, via, "certificate issued");
         let mut certificates = vec![cert];
         if self.config.scep.include_ca_in_reply {
             certificates.push(self.ca.ca.cert.clone());
         }
-        Ok(Outcome::Success {
-            certificates,
-            crls: vec![],
-        })
+        Ok(Outcome::Success { certificates, crls: vec![] })
     }
 
     fn check_key(&self, csr: &Csr) -> Result<(), Rejection> {
@@ -464,15 +393,10 @@ impl Authority {
                 "unsupported key type",
             )
         })?;
-        if spki.algorithm.oid == scep::crypto::alg::RSA_ENCRYPTION
-            && bits < self.config.issuance.min_rsa_bits
-        {
+        if spki.algorithm.oid == scep::crypto::alg::RSA_ENCRYPTION && bits < self.config.issuance.min_rsa_bits {
             return Err(Rejection::new(
                 FailInfo::BadRequest,
-                format!(
-                    "The RSA key has {bits} bits; at least {} are required.",
-                    self.config.issuance.min_rsa_bits
-                ),
+                format!("The RSA key has {bits} bits; at least {} are required.", self.config.issuance.min_rsa_bits),
                 format!("RSA key of {bits} bits"),
             ));
         }
@@ -500,9 +424,5 @@ fn public_text(e: &scep::Error) -> String {
 }
 
 fn internal(e: impl std::fmt::Display) -> Rejection {
-    Rejection::new(
-        FailInfo::BadRequest,
-        "The server could not complete the request.",
-        format!("internal error: {e}"),
-    )
+    Rejection::new(FailInfo::BadRequest, "The server could not complete the request.", format!("internal error: {e}"))
 }

@@ -14,9 +14,7 @@ use axum::{
     routing::get,
 };
 use tokio::net::TcpListener;
-use tower_http::{
-    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer,
-};
+use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 
 use crate::authority::Authority;
 
@@ -40,15 +38,8 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(limits.request_timeout_secs),
         ))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            limits.max_concurrent_requests,
-        ))
-        .layer(CatchPanicLayer::custom(|_| {
-            plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal server error.\n",
-            )
-        }))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(limits.max_concurrent_requests))
+        .layer(CatchPanicLayer::custom(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.\n")))
 }
 
 /// Serve until `shutdown` resolves. Prints the bound address on stdout first, so
@@ -61,12 +52,9 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     println!("scepd listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }
 
@@ -86,10 +74,5 @@ async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> R
 
 /// A plain-text answer.
 pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response {
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "text/plain")],
-        text,
-    )
-        .into_response()
+    (status, [(axum::http::header::CONTENT_TYPE, "text/plain")], text).into_response()
 }

@@ -62,17 +62,14 @@ pub(super) async fn handle(
     };
     let authority = &state.authority;
     match (op, &method) {
-        (Operation::GetCaCaps, &Method::GET) => {
-            with_type("text/plain", authority.caps().as_bytes().to_vec())
-        }
+        (Operation::GetCaCaps, &Method::GET) => with_type("text/plain", authority.caps().as_bytes().to_vec()),
         (Operation::GetCaCert, &Method::GET) => {
             let (ct, body) = authority.ca_certs();
             with_type(ct, body.to_vec())
         }
-        (Operation::GetNextCaCert, &Method::GET) => plain(
-            StatusCode::NOT_FOUND,
-            "No next CA certificate is available.\n",
-        ),
+        (Operation::GetNextCaCert, &Method::GET) => {
+            plain(StatusCode::NOT_FOUND, "No next CA certificate is available.\n")
+        }
         (Operation::PkiOperation, &Method::POST) => {
             if body.is_empty() {
                 return plain(StatusCode::BAD_REQUEST, "The request body is empty.\n");
@@ -85,38 +82,24 @@ pub(super) async fn handle(
             };
             match operation::decode_message(msg) {
                 Ok(bytes) => pki(&state, bytes, peer, "GET").await,
-                Err(_) => plain(
-                    StatusCode::BAD_REQUEST,
-                    "The message parameter is not base64.\n",
-                ),
+                Err(_) => plain(StatusCode::BAD_REQUEST, "The message parameter is not base64.\n"),
             }
         }
-        _ => plain(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed for this operation.\n",
-        ),
+        _ => plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed for this operation.\n"),
     }
 }
 
 async fn pki(state: &AppState, bytes: Vec<u8>, peer: SocketAddr, via: &'static str) -> Response {
-    match state
-        .authority
-        .pki_operation(bytes, peer.ip().to_string(), via)
-        .await
-    {
+    match state.authority.pki_operation(bytes, peer.ip().to_string(), via).await {
         PkiReply::CertRep(der) => with_type(operation::CONTENT_TYPE_PKI_MESSAGE, der),
-        PkiReply::Unreadable => plain(
-            StatusCode::BAD_REQUEST,
-            "The request is not a valid SCEP message.\n",
-        ),
+        PkiReply::Unreadable => plain(StatusCode::BAD_REQUEST, "The request is not a valid SCEP message.\n"),
     }
 }
 
 /// A 200 with exactly this Content-Type (no parameters: one client rejects `; charset`).
 fn with_type(content_type: &'static str, body: Vec<u8>) -> Response {
     let mut r = body.into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 

@@ -148,12 +148,7 @@ pub struct ChallengeRow {
 pub trait Store: Send + Sync {
     /// Record a new challenge unless `max_outstanding` unexpired ones exist already
     /// (then `Ok(false)`). Expired ones are purged first.
-    async fn create_challenge(
-        &self,
-        c: NewChallenge,
-        now: i64,
-        max_outstanding: u32,
-    ) -> StoreResult<bool>;
+    async fn create_challenge(&self, c: NewChallenge, now: i64, max_outstanding: u32) -> StoreResult<bool>;
     /// Look a challenge up by hash without consuming it.
     async fn challenge_state(&self, hash: &[u8], now: i64) -> StoreResult<ChallengeState>;
     /// Outstanding, unexpired challenges.
@@ -161,11 +156,7 @@ pub trait Store: Send + Sync {
     /// Record an issued certificate; when `consume` is given, delete that challenge in
     /// the same transaction and fail with [`RecordError::ChallengeGone`] if it is no
     /// longer there or expired. Nothing is recorded then.
-    async fn record_issued(
-        &self,
-        rec: IssuedRecord,
-        consume: Option<(&[u8], i64)>,
-    ) -> Result<(), RecordError>;
+    async fn record_issued(&self, rec: IssuedRecord, consume: Option<(&[u8], i64)>) -> Result<(), RecordError>;
     /// A certificate issued earlier for the same transactionID, signer and CSR: the
     /// answer to a resent request.
     async fn issued_for_retry(
@@ -176,11 +167,7 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Option<CertificateRow>>;
     /// The newest certificate issued for `transaction_id` to `subject`: the answer to
     /// a CertPoll.
-    async fn issued_for_poll(
-        &self,
-        transaction_id: &str,
-        subject: &str,
-    ) -> StoreResult<Option<CertificateRow>>;
+    async fn issued_for_poll(&self, transaction_id: &str, subject: &str) -> StoreResult<Option<CertificateRow>>;
     /// A certificate by serial (uppercase hex).
     async fn certificate(&self, serial: &str) -> StoreResult<Option<CertificateRow>>;
     /// The most recent certificates, newest first.

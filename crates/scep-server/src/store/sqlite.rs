@@ -7,15 +7,11 @@ use async_trait::async_trait;
 use sqlx::{
     Row,
     migrate::{Migration, MigrationSource, MigrationType, Migrator},
-    sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-        SqliteSynchronous,
-    },
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous},
 };
 
 use super::{
-    CertificateRow, ChallengeRow, ChallengeState, IssuedRecord, NewChallenge, RecordError, Store,
-    StoreResult,
+    CertificateRow, ChallengeRow, ChallengeState, IssuedRecord, NewChallenge, RecordError, Store, StoreResult,
 };
 
 /// Migrations compiled into the binary, so that one file is all there is to deploy.
@@ -23,33 +19,20 @@ use super::{
 struct Embedded(&'static [(i64, &'static str, &'static str)]);
 
 impl MigrationSource<'static> for Embedded {
-    fn resolve(
-        self,
-    ) -> futures_core::future::BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>>
-    {
+    fn resolve(self) -> futures_core::future::BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
         Box::pin(async move {
             Ok(self
                 .0
                 .iter()
                 .map(|(v, d, sql)| {
-                    Migration::new(
-                        *v,
-                        (*d).into(),
-                        MigrationType::Simple,
-                        sqlx::SqlSafeStr::into_sql_str(*sql),
-                        false,
-                    )
+                    Migration::new(*v, (*d).into(), MigrationType::Simple, sqlx::SqlSafeStr::into_sql_str(*sql), false)
                 })
                 .collect())
         })
     }
 }
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
 
 /// SQLite store.
 pub struct SqliteStore {
@@ -65,15 +48,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
         if migrate {
-            Migrator::new(Embedded(MIGRATIONS))
-                .await?
-                .run(&pool)
-                .await?;
+            Migrator::new(Embedded(MIGRATIONS)).await?.run(&pool).await?;
         }
         Ok(SqliteStore { pool })
     }
@@ -101,22 +78,12 @@ const CERT_COLUMNS: &str = "serial, subject, sans, not_before, not_after, issued
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_challenge(
-        &self,
-        c: NewChallenge,
-        now: i64,
-        max_outstanding: u32,
-    ) -> StoreResult<bool> {
+    async fn create_challenge(&self, c: NewChallenge, now: i64, max_outstanding: u32) -> StoreResult<bool> {
         // BEGIN IMMEDIATE takes the write lock first, so the count and the insert
         // cannot interleave with another writer's.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("DELETE FROM challenges WHERE expires_at <= ?")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM challenges")
-            .fetch_one(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM challenges WHERE expires_at <= ?").bind(now).execute(&mut *tx).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM challenges").fetch_one(&mut *tx).await?;
         if n >= i64::from(max_outstanding) {
             tx.commit().await?;
             return Ok(false);
@@ -142,20 +109,18 @@ impl Store for SqliteStore {
             None => ChallengeState::Unknown,
             Some(r) => {
                 let expires: i64 = r.try_get("expires_at")?;
-                if expires <= now {
-                    ChallengeState::Expired
-                } else {
-                    ChallengeState::Valid(r.try_get("id")?)
-                }
+                if expires <= now { ChallengeState::Expired } else { ChallengeState::Valid(r.try_get("id")?) }
             }
         })
     }
 
     async fn list_challenges(&self, now: i64) -> StoreResult<Vec<ChallengeRow>> {
-        let rows = sqlx::query("SELECT id, created_at, expires_at, created_by FROM challenges WHERE expires_at > ? ORDER BY created_at")
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, created_at, expires_at, created_by FROM challenges WHERE expires_at > ? ORDER BY created_at",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(ChallengeRow {
@@ -168,26 +133,17 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn record_issued(
-        &self,
-        rec: IssuedRecord,
-        consume: Option<(&[u8], i64)>,
-    ) -> Result<(), RecordError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(super::StoreError::from)?;
+    async fn record_issued(&self, rec: IssuedRecord, consume: Option<(&[u8], i64)>) -> Result<(), RecordError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(super::StoreError::from)?;
         let mut challenge_id: Option<String> = None;
         if let Some((hash, now)) = consume {
-            let id: Option<String> = sqlx::query_scalar(
-                "DELETE FROM challenges WHERE hash = ? AND expires_at > ? RETURNING id",
-            )
-            .bind(hash)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(super::StoreError::from)?;
+            let id: Option<String> =
+                sqlx::query_scalar("DELETE FROM challenges WHERE hash = ? AND expires_at > ? RETURNING id")
+                    .bind(hash)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(super::StoreError::from)?;
             match id {
                 Some(id) => challenge_id = Some(id),
                 None => return Err(RecordError::ChallengeGone),
@@ -244,46 +200,29 @@ impl Store for SqliteStore {
         row.as_ref().map(row_to_cert).transpose()
     }
 
-    async fn issued_for_poll(
-        &self,
-        transaction_id: &str,
-        subject: &str,
-    ) -> StoreResult<Option<CertificateRow>> {
+    async fn issued_for_poll(&self, transaction_id: &str, subject: &str) -> StoreResult<Option<CertificateRow>> {
         let sql = format!(
             "SELECT {CERT_COLUMNS} FROM certificates WHERE transaction_id = ? AND subject = ? ORDER BY issued_at DESC LIMIT 1"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(transaction_id)
-            .bind(subject)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(transaction_id).bind(subject).fetch_optional(&self.pool).await?;
         row.as_ref().map(row_to_cert).transpose()
     }
 
     async fn certificate(&self, serial: &str) -> StoreResult<Option<CertificateRow>> {
         let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE serial = ?");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(serial)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(serial).fetch_optional(&self.pool).await?;
         row.as_ref().map(row_to_cert).transpose()
     }
 
     async fn list_certificates(&self, limit: u32) -> StoreResult<Vec<CertificateRow>> {
-        let sql = format!(
-            "SELECT {CERT_COLUMNS} FROM certificates ORDER BY issued_at DESC, serial LIMIT ?"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates ORDER BY issued_at DESC, serial LIMIT ?");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(i64::from(limit)).fetch_all(&self.pool).await?;
         rows.iter().map(row_to_cert).collect()
     }
 
     async fn count_certificates(&self) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates")
-            .fetch_one(&self.pool)
-            .await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates").fetch_one(&self.pool).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 

@@ -24,11 +24,7 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let out = scepd(&["init", "--data-dir", data.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "init failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
         let cfg = data.join("scepd.toml");
         let mut text = std::fs::read_to_string(&cfg).unwrap();
         configure(&mut text);
@@ -40,13 +36,7 @@ impl Server {
     pub fn serve(dir: tempfile::TempDir) -> Server {
         let data = dir.path().join("data");
         let mut child = Command::new(SCEPD)
-            .args([
-                "serve",
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
+            .args(["serve", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .env("SCEPD_KEY_PASSPHRASE", PASSPHRASE)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -77,12 +67,7 @@ impl Server {
                 panic!("scepd did not start: {:?}", logs.lock().unwrap());
             }
         };
-        Server {
-            child,
-            dir,
-            base,
-            logs,
-        }
+        Server { child, dir, base, logs }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -96,36 +81,16 @@ impl Server {
 
     /// `scepd challenge new`.
     pub fn challenge(&self) -> String {
-        let out = scepd(&[
-            "challenge",
-            "new",
-            "--data-dir",
-            self.data_dir().to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "challenge new: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = scepd(&["challenge", "new", "--data-dir", self.data_dir().to_str().unwrap()]);
+        assert!(out.status.success(), "challenge new: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
     /// Certificates in the store, via `scepd cert list --json`.
     pub fn certificates(&self) -> Vec<serde_json::Value> {
-        let out = scepd(&[
-            "cert",
-            "list",
-            "--json",
-            "--limit",
-            "100000",
-            "--data-dir",
-            self.data_dir().to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "cert list: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out =
+            scepd(&["cert", "list", "--json", "--limit", "100000", "--data-dir", self.data_dir().to_str().unwrap()]);
+        assert!(out.status.success(), "cert list: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
     }
 
@@ -157,11 +122,7 @@ impl Drop for Server {
 
 /// Run scepd with the test passphrase.
 pub fn scepd(args: &[&str]) -> std::process::Output {
-    Command::new(SCEPD)
-        .args(args)
-        .env("SCEPD_KEY_PASSPHRASE", PASSPHRASE)
-        .output()
-        .unwrap()
+    Command::new(SCEPD).args(args).env("SCEPD_KEY_PASSPHRASE", PASSPHRASE).output().unwrap()
 }
 
 /// Whether micromdm's scepclient is installed (CI installs it; `.ci/run` fails without it).
@@ -170,47 +131,20 @@ pub fn scepclient() -> &'static str {
 }
 
 /// Run scepclient in a fresh directory; returns (success, combined output, dir).
-pub fn run_scepclient(
-    url: &str,
-    cn: &str,
-    challenge: &str,
-    extra: &[&str],
-) -> (bool, String, tempfile::TempDir) {
+pub fn run_scepclient(url: &str, cn: &str, challenge: &str, extra: &[&str]) -> (bool, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(scepclient())
         .current_dir(dir.path())
-        .args([
-            "-server-url",
-            url,
-            "-private-key",
-            "key.pem",
-            "-cn",
-            cn,
-            "-challenge",
-            challenge,
-        ])
+        .args(["-server-url", url, "-private-key", "key.pem", "-cn", cn, "-challenge", challenge])
         .args(extra)
         .output()
         .expect("scepclient is not installed: apt-get install -y scep (.ci/run does this)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        out.status.success() && dir.path().join("client.pem").exists(),
-        text,
-        dir,
-    )
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success() && dir.path().join("client.pem").exists(), text, dir)
 }
 
 /// `openssl verify -CAfile ca cert`.
 pub fn openssl_verify(ca: &Path, cert: &Path) -> bool {
-    let out = Command::new("openssl")
-        .args(["verify", "-CAfile"])
-        .arg(ca)
-        .arg(cert)
-        .output()
-        .unwrap();
+    let out = Command::new("openssl").args(["verify", "-CAfile"]).arg(ca).arg(cert).output().unwrap();
     out.status.success() && String::from_utf8_lossy(&out.stdout).contains(": OK")
 }
