@@ -285,7 +285,12 @@ impl ScepClient {
             extensions.push(x509::subject_alt_name(SubjectAltName(names))?);
         }
         let csr = x509::csr(&subject, key, opts.challenge.as_deref(), &extensions)?;
-        let signer_cert = x509::scep_signer_certificate(&subject, key)?;
+        // The reply is encrypted to the signer certificate, which needs an RSA key: an
+        // EC key is enrolled with a throw-away RSA signer.
+        let throwaway =
+            if key.can_decrypt() { None } else { Some(PrivateKey::generate(scep::crypto::KeyType::Rsa2048)?) };
+        let signer: &PrivateKey = throwaway.as_ref().unwrap_or(key);
+        let signer_cert = x509::scep_signer_certificate(&subject, signer)?;
         let cipher = if caps.has(Capability::Aes) { ContentCipher::Aes256 } else { ContentCipher::Des3 };
         let post = match opts.transport {
             Transport::Auto => caps.has(Capability::PostPkiOperation),
@@ -308,12 +313,12 @@ impl ScepClient {
                 body: &body,
                 recipient: &cas.encryption,
                 cipher,
-                signer: key,
+                signer,
                 signer_cert: &signer_cert,
             }
             .build()?;
             let raw = self.pki_operation(msg, post).await?;
-            let rep = ParsedCertRep::parse(&raw, &cas.all, &signer_cert, key)?;
+            let rep = ParsedCertRep::parse(&raw, &cas.all, &signer_cert, signer)?;
             if rep.transaction_id.as_ref().map(TransactionId::as_str) != Some(tid.as_str()) {
                 return Err(ScepError::Protocol("the CertRep does not echo our transactionID".into()));
             }

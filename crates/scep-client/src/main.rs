@@ -56,7 +56,7 @@ enum Command {
         /// Use this private key (PKCS#8 or PKCS#1 PEM) instead of generating one.
         #[arg(long)]
         key: Option<PathBuf>,
-        /// Type of a generated key: rsa2048, rsa3072, rsa4096.
+        /// Type of a generated key: rsa2048, rsa3072, rsa4096, p256, p384.
         #[arg(long, default_value = "rsa2048")]
         key_type: String,
         /// Expected CA fingerprint (SHA-256 or SHA-1, hex).

@@ -68,7 +68,7 @@ impl Passphrase {
         let path = file.map_or_else(|| data_dir.join(files::PASSPHRASE), Path::to_path_buf);
         let text = fs::read_to_string(&path).with_context(|| {
             format!(
-                "no key passphrase: set SCEPD_KEY_PASSPHRASE, or pass --passphrase-file, or keep {}",
+                "no key passphrase: set SCEPD_KEY_PASSPHRASE, or passphrase_file in scepd.toml, or keep {}",
                 path.display()
             )
         })?;

@@ -170,6 +170,11 @@ async fn init(a: &InitArgs) -> anyhow::Result<()> {
         bail!("validity must be at least one day");
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // scepd.toml resolves relative paths against the data directory: write absolute ones.
+    let passphrase_file = match &a.passphrase_file {
+        Some(f) => Some(std::path::absolute(f).with_context(|| format!("cannot resolve {}", f.display()))?),
+        None => None,
+    };
     let pass = match (std::env::var("SCEPD_KEY_PASSPHRASE").ok().filter(|s| !s.is_empty()), &a.passphrase_file) {
         (Some(p), _) => Passphrase::new(p),
         (None, Some(f)) => Passphrase::locate(dir, Some(f))?,
@@ -192,7 +197,7 @@ async fn init(a: &InitArgs) -> anyhow::Result<()> {
     let cfg_path = dir.join(config::FILE);
     if !cfg_path.exists() {
         let mut text = config::template(&a.listen, &a.challenge_mode);
-        if let Some(f) = &a.passphrase_file {
+        if let Some(f) = &passphrase_file {
             text = text.replace(
                 "# passphrase_file = \"/run/secrets/scepd-passphrase\"",
                 &format!("passphrase_file = {:?}", f.display().to_string()),
@@ -296,9 +301,25 @@ async fn challenge_new(dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-async fn challenge_list(dir: &Path, json: bool) -> anyhow::Result<()> {
+/// Config and store of an initialised data directory, for commands that need no keys.
+async fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn store::Store>> {
+    if !dir.join(config::FILE).exists() {
+        bail!(
+            "{} is not a scepd data directory (no {}): run scepd init --data-dir {}",
+            dir.display(),
+            config::FILE,
+            dir.display()
+        );
+    }
     let config = Config::load(dir)?;
-    let store = store::open(&config.database_url, false).await?;
+    let store = store::open(&config.database_url, config.auto_migrate)
+        .await
+        .with_context(|| format!("cannot open the database {}", config.database_url))?;
+    Ok(store)
+}
+
+async fn challenge_list(dir: &Path, json: bool) -> anyhow::Result<()> {
+    let store = open_store(dir).await?;
     let now = unix(clock().now());
     let rows = store.list_challenges(now).await?;
     if json {
@@ -313,8 +334,7 @@ async fn challenge_list(dir: &Path, json: bool) -> anyhow::Result<()> {
 }
 
 async fn cert_list(dir: &Path, limit: u32, json: bool) -> anyhow::Result<()> {
-    let config = Config::load(dir)?;
-    let store = store::open(&config.database_url, false).await?;
+    let store = open_store(dir).await?;
     let rows = store.list_certificates(limit).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -328,8 +348,7 @@ async fn cert_list(dir: &Path, limit: u32, json: bool) -> anyhow::Result<()> {
 }
 
 async fn cert_show(dir: &Path, serial: &str) -> anyhow::Result<()> {
-    let config = Config::load(dir)?;
-    let store = store::open(&config.database_url, false).await?;
+    let store = open_store(dir).await?;
     let serial = serial.trim().trim_start_matches("0x").replace(':', "").to_ascii_uppercase();
     let row = store.certificate(&serial).await?.with_context(|| format!("no certificate with serial {serial}"))?;
     let cert = crate::ca::cert_from_der(&row.der).context("the stored certificate does not decode")?;

@@ -190,6 +190,9 @@ impl Config {
         if raw.issuance.validity_days == 0 {
             bail!("issuance.validity_days must be at least 1");
         }
+        if raw.limits.request_timeout_secs == 0 || raw.limits.max_concurrent_requests == 0 {
+            bail!("limits.request_timeout_secs and limits.max_concurrent_requests must be at least 1");
+        }
         if raw.limits.max_body_bytes < 4096 || raw.limits.max_uri_bytes < 16 * 1024 {
             bail!("limits.max_body_bytes must be at least 4096 and limits.max_uri_bytes at least 16384");
         }

@@ -133,3 +133,29 @@ async fn concurrent_enrollments_never_share_a_serial() {
     let stored: std::collections::HashSet<_> = rows.iter().map(|r| r["serial"].as_str().unwrap().to_owned()).collect();
     assert_eq!(stored.len(), 24);
 }
+
+#[test]
+fn ca_only_getcacert_serves_scepclient_with_ca_fingerprint() {
+    // With the CA acting as RA, scepclient can pin the CA by fingerprint: it then
+    // encrypts to the CA certificate and trusts only it.
+    let server = Server::start(|cfg| *cfg = cfg.replace("ca_only_getcacert = false", "ca_only_getcacert = true"));
+    let ca_pem = std::fs::read(server.data_dir().join("ca.pem")).unwrap();
+    let ca = x509_cert::Certificate::load_pem_chain(&ca_pem).unwrap().remove(0);
+    let fp = hex::encode(scep::attr::DigestAlg::Sha256.digest(&der::Encode::to_der(&ca).unwrap()));
+    let pw = server.challenge();
+    let (ok, out, dir) = run_scepclient(&server.url(), "pinned", &pw, &["-ca-fingerprint", &fp]);
+    assert!(ok, "scepclient failed: {out}");
+    assert!(openssl_verify(&server.data_dir().join("ca.pem"), &dir.path().join("client.pem")));
+}
+
+#[tokio::test]
+async fn an_ec_key_enrolls_with_a_throwaway_rsa_signer() {
+    let server = Server::start(|_| {});
+    let key = PrivateKey::generate(KeyType::EcP256).unwrap();
+    let got = ScepClient::new(&server.url())
+        .enroll(&key, &EnrollOptions::new("CN=ec-device").challenge(&server.challenge()))
+        .await
+        .unwrap();
+    assert_eq!(*got.certificate.tbs_certificate().subject_public_key_info(), scep::crypto::Signer::public_key(&key));
+    assert_eq!(server.certificates().len(), 1);
+}

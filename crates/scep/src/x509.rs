@@ -121,7 +121,7 @@ pub fn key_identifier(spki: &SubjectPublicKeyInfoOwned) -> Vec<u8> {
     crate::attr::DigestAlg::Sha1.digest(spki.subject_public_key.raw_bytes())
 }
 
-/// A random positive serial number of 16 bytes (127 bits of entropy).
+/// A random positive serial number of 16 bytes (126 random bits).
 pub fn random_serial() -> Result<SerialNumber> {
     let mut b = crate::crypto::random_bytes(16)?;
     if let Some(first) = b.first_mut() {

@@ -99,6 +99,10 @@ impl Authority {
             caps.push(Capability::ScepStandard);
         }
         let ca_certs = if config.scep.ca_only_getcacert {
+            // The CA then acts as its own RA: clients encrypt to it and trust only it.
+            if !ca.ca.key.can_decrypt() {
+                anyhow::bail!("scep.ca_only_getcacert needs an RSA CA key: clients encrypt to the CA certificate");
+            }
             (scep::operation::CONTENT_TYPE_CA_CERT, ca.ca.cert.to_der()?)
         } else {
             (
@@ -164,8 +168,7 @@ impl Authority {
             };
             let reply = msg.reply_to().clone();
             let mtype = msg.message_type();
-            let recipients: [(&Certificate, &dyn Decrypter); 2] =
-                [(&this.ca.ra_encrypt.cert, &this.ca.ra_encrypt.key), (&this.ca.ra_sign.cert, &this.ca.ra_sign.key)];
+            let recipients = this.recipients();
             let req = msg.verify().and_then(|m| m.open(&recipients, &this.rejection_secret));
             Ok((reply, mtype, req))
         })
@@ -194,7 +197,8 @@ impl Authority {
         };
         let this = Arc::clone(self);
         let built = tokio::task::spawn_blocking(move || {
-            cert_rep(&reply, &outcome, &this.ca.ra_sign.key, &this.ca.ra_sign.cert)
+            let signer = this.reply_signer();
+            cert_rep(&reply, &outcome, &signer.key, &signer.cert)
         })
         .await;
         match built {
@@ -208,6 +212,20 @@ impl Authority {
                 PkiReply::Unreadable
             }
         }
+    }
+
+    /// Our certificates that clients encrypt to, with their keys, preferred first.
+    fn recipients(&self) -> Vec<(&Certificate, &dyn Decrypter)> {
+        if self.config.scep.ca_only_getcacert {
+            vec![(&self.ca.ca.cert, &self.ca.ca.key)]
+        } else {
+            vec![(&self.ca.ra_encrypt.cert, &self.ca.ra_encrypt.key), (&self.ca.ra_sign.cert, &self.ca.ra_sign.key)]
+        }
+    }
+
+    /// The certificate and key that sign CertReps: one GetCACert returned.
+    fn reply_signer(&self) -> &crate::ca::KeyedCert {
+        if self.config.scep.ca_only_getcacert { &self.ca.ca } else { &self.ca.ra_sign }
     }
 
     fn reject(&self, tid: &str, mtype: MessageType, requester: &str, r: Rejection) -> Outcome {
@@ -297,6 +315,15 @@ impl Authority {
             return self.success_from_der(&row.der);
         }
 
+        if reply.recipient.tbs_certificate().subject_public_key_info().algorithm.oid
+            != scep::crypto::alg::RSA_ENCRYPTION
+        {
+            return Err(Rejection::new(
+                FailInfo::BadAlg,
+                "The request must be signed with an RSA key: the reply is encrypted to the signer certificate.",
+                "non-RSA signer certificate",
+            ));
+        }
         self.check_key(&csr)?;
         let now = self.clock.now();
         let consume = match self.config.challenge.mode {
