@@ -254,6 +254,50 @@ impl Ca {
     }
 }
 
+impl Ca {
+    /// A TLS server certificate for `names` (DNS names or IP addresses), from this CA,
+    /// with a fresh P-256 key: the chain (server, CA) and the key.
+    pub fn issue_tls(&self, names: &[String], now: SystemTime) -> anyhow::Result<(Vec<Certificate>, PrivateKey)> {
+        use x509_cert::ext::pkix::{SubjectAltName, name::GeneralName};
+        let key = PrivateKey::generate(KeyType::EcP256)?;
+        let mut sans = Vec::new();
+        for n in names {
+            sans.push(match n.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(a)) => {
+                    GeneralName::IpAddress(der::asn1::OctetString::new(a.octets().to_vec())?)
+                }
+                Ok(std::net::IpAddr::V6(a)) => {
+                    GeneralName::IpAddress(der::asn1::OctetString::new(a.octets().to_vec())?)
+                }
+                Err(_) => {
+                    GeneralName::DnsName(der::asn1::Ia5String::new(n).with_context(|| format!("tls name {n:?}"))?)
+                }
+            });
+        }
+        let first = names.first().context("[tls] names is empty")?;
+        let subject = Name::from_str(&format!("CN={first}")).with_context(|| format!("tls name {first:?}"))?;
+        let cert = x509::issue(
+            &CertTemplate {
+                subject,
+                serial: x509::random_serial()?,
+                not_before: now - Duration::from_secs(300),
+                not_after: (now + x509::days(90))
+                    .min(self.ca.cert.tbs_certificate().validity().not_after.to_system_time()),
+                extensions: vec![
+                    x509::basic_constraints(false)?,
+                    x509::key_usage(KeyUsages::DigitalSignature)?,
+                    x509::extended_key_usage(vec![const_oid::db::rfc5280::ID_KP_SERVER_AUTH])?,
+                    x509::subject_alt_name(SubjectAltName(sans))?,
+                ],
+            },
+            &key.public_key(),
+            Some(&self.ca.cert),
+            &self.ca.key,
+        )?;
+        Ok((vec![cert, self.ca.cert.clone()], key))
+    }
+}
+
 /// What an issued certificate gets (the default template; named templates build on it).
 #[derive(Clone, Debug)]
 pub struct Profile {

@@ -17,8 +17,95 @@ pub enum ChallengeMode {
     /// One-time passwords (NDES default): random, expiring, removed on use.
     #[default]
     OneTime,
+    /// One master password, reusable, never expiring (NDES UseSinglePassword=1).
+    Single,
     /// No challenge at all (NDES EnforcePassword=0). Dangerous; must be explicit.
     None,
+    /// An external service decides (`[webhook] verify_url`), as Intune's connector does.
+    Webhook,
+}
+
+impl ChallengeMode {
+    /// The name used in scepd.toml.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChallengeMode::OneTime => "one-time",
+            ChallengeMode::Single => "single",
+            ChallengeMode::None => "none",
+            ChallengeMode::Webhook => "webhook",
+        }
+    }
+}
+
+impl std::str::FromStr for ChallengeMode {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "one-time" => ChallengeMode::OneTime,
+            "single" => ChallengeMode::Single,
+            "none" => ChallengeMode::None,
+            "webhook" => ChallengeMode::Webhook,
+            _ => bail!("challenge mode {s:?} is not one of one-time, single, none, webhook"),
+        })
+    }
+}
+
+/// `[admin]`: the NDES admin page and the API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Serve the admin page and API over plain HTTP to non-loopback clients.
+    pub allow_plain_http: bool,
+    /// Realm of the Basic authentication challenge.
+    pub realm: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig { allow_plain_http: false, realm: "scepd".into() }
+    }
+}
+
+/// `[tls]`: HTTPS listener.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Address of the HTTPS listener; none means no HTTPS.
+    pub listen: Option<String>,
+    /// PEM certificate chain to serve.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, unencrypted, mode 0600) of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// Without `cert_file`: names (DNS or IP) the built-in CA certifies for the server.
+    pub names: Vec<String>,
+}
+
+/// `[throttle]`: failures counted per client address.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleConfig {
+    /// Failed logins or wrong challenges allowed per address within the window.
+    pub max_failures: u32,
+    /// Window, seconds; an address over the limit waits until its window ends.
+    pub window_secs: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig { max_failures: 10, window_secs: 600 }
+    }
+}
+
+/// `[webhook]`: dynamic validation and notifications.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// URL asked before issuing (challenge.mode = "webhook").
+    pub verify_url: Option<String>,
+    /// URL told of every issuance and failure.
+    pub notify_url: Option<String>,
+    /// Time allowed for an answer, milliseconds; a time-out means deny.
+    pub timeout_ms: u64,
 }
 
 /// `[challenge]`.
@@ -118,6 +205,10 @@ struct RawConfig {
     issuance: IssuanceConfig,
     scep: ScepConfig,
     limits: LimitsConfig,
+    admin: AdminConfig,
+    tls: TlsConfig,
+    throttle: ThrottleConfig,
+    webhook: WebhookConfig,
 }
 
 impl Default for RawConfig {
@@ -131,6 +222,10 @@ impl Default for RawConfig {
             issuance: IssuanceConfig::default(),
             scep: ScepConfig::default(),
             limits: LimitsConfig::default(),
+            admin: AdminConfig::default(),
+            tls: TlsConfig::default(),
+            throttle: ThrottleConfig::default(),
+            webhook: WebhookConfig::default(),
         }
     }
 }
@@ -156,6 +251,37 @@ pub struct Config {
     pub scep: ScepConfig,
     /// Limits.
     pub limits: LimitsConfig,
+    /// Admin page and API.
+    pub admin: AdminConfig,
+    /// HTTPS listener (validated).
+    pub tls: Option<Tls>,
+    /// Throttling.
+    pub throttle: ThrottleConfig,
+    /// Webhook.
+    pub webhook: WebhookConfig,
+}
+
+/// Where the HTTPS certificate comes from.
+#[derive(Clone, Debug)]
+pub enum TlsSource {
+    /// Files given by the admin.
+    Files {
+        /// PEM chain.
+        cert: PathBuf,
+        /// PEM PKCS#8 key.
+        key: PathBuf,
+    },
+    /// Issued by the built-in CA for these names.
+    BuiltIn(Vec<String>),
+}
+
+/// Validated `[tls]`.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Certificate source.
+    pub source: TlsSource,
 }
 
 impl Config {
@@ -196,6 +322,40 @@ impl Config {
         if raw.limits.max_body_bytes < 4096 || raw.limits.max_uri_bytes < 16 * 1024 {
             bail!("limits.max_body_bytes must be at least 4096 and limits.max_uri_bytes at least 16384");
         }
+        let abs = |p: PathBuf| if p.is_relative() { data_dir.join(p) } else { p };
+        let tls = match raw.tls.listen {
+            None => None,
+            Some(l) => {
+                let listen =
+                    l.parse().with_context(|| format!("tls.listen = {l:?} is not an address like 0.0.0.0:443"))?;
+                let source = match (raw.tls.cert_file, raw.tls.key_file) {
+                    (Some(cert), Some(key)) => TlsSource::Files { cert: abs(cert), key: abs(key) },
+                    (None, None) if !raw.tls.names.is_empty() => TlsSource::BuiltIn(raw.tls.names),
+                    (None, None) => {
+                        bail!("[tls] needs cert_file and key_file, or names for a certificate from the built-in CA")
+                    }
+                    _ => bail!("[tls] needs both cert_file and key_file"),
+                };
+                Some(Tls { listen, source })
+            }
+        };
+        if raw.challenge.mode == ChallengeMode::Webhook && raw.webhook.verify_url.is_none() {
+            bail!("challenge.mode = \"webhook\" needs webhook.verify_url");
+        }
+        for url in raw.webhook.verify_url.iter().chain(raw.webhook.notify_url.iter()) {
+            if !url.starts_with("http://") {
+                bail!(
+                    "webhook URL {url:?} must start with http:// (put a TLS-terminating proxy on the loopback interface for HTTPS)"
+                );
+            }
+        }
+        let mut webhook = raw.webhook;
+        if webhook.timeout_ms == 0 {
+            webhook.timeout_ms = 5000;
+        }
+        if raw.throttle.max_failures == 0 || raw.throttle.window_secs == 0 {
+            bail!("throttle.max_failures and throttle.window_secs must be at least 1");
+        }
         Ok(Config {
             data_dir: data_dir.to_path_buf(),
             listen,
@@ -206,6 +366,10 @@ impl Config {
             issuance: raw.issuance,
             scep: raw.scep,
             limits: raw.limits,
+            admin: raw.admin,
+            tls,
+            throttle: raw.throttle,
+            webhook,
         })
     }
 }
@@ -241,8 +405,12 @@ auto_migrate = true
 # passphrase_file = "/run/secrets/scepd-passphrase"
 
 [challenge]
-# "one-time" (NDES default): random passwords, single use, expiring.
+# "one-time" (NDES default): random passwords, single use, expiring, shown by the
+#   admin page /certsrv/mscep_admin/ and `scepd challenge new`.
+# "single" (NDES UseSinglePassword=1): one master password for every device, reusable,
+#   never expiring, stored encrypted; `scepd challenge rotate` replaces it.
 # "none" (NDES EnforcePassword=0): no challenge at all. Anyone can enroll.
+# "webhook": [webhook] verify_url decides each request (Intune-style validation).
 mode = "{mode}"
 # NDES PasswordLength: bytes of randomness; the password has twice as many hex digits.
 password_length = 8
@@ -266,6 +434,31 @@ advertise_post = true
 include_ca_in_reply = false
 # Answer GetCACert with the CA certificate only (no RA certificates).
 ca_only_getcacert = false
+
+[admin]
+# The admin page (/certsrv/mscep_admin/) and the API (/api/v1/) send passwords; over
+# plain HTTP they answer only loopback clients unless this is true.
+allow_plain_http = false
+realm = "scepd"
+
+[throttle]
+# Failed logins, and requests with a wrong challenge, allowed per client address
+# within the window; past it the address is refused until the window ends.
+max_failures = 10
+window_secs = 600
+
+# [tls]
+# listen = "0.0.0.0:443"
+# Either a certificate and key of your own (PEM; the key PKCS#8, unencrypted, mode 0600):
+# cert_file = "/etc/scepd/tls.pem"
+# key_file = "/etc/scepd/tls.key"
+# or names the built-in CA certifies for this server:
+# names = ["scep.example.com"]
+
+# [webhook]
+# verify_url = "http://127.0.0.1:9000/verify"   # asked before issuing (mode "webhook")
+# notify_url = "http://127.0.0.1:9000/notify"   # told of every issuance and failure
+# timeout_ms = 5000                              # no answer in time means deny
 
 [limits]
 max_body_bytes = 65536

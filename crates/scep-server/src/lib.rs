@@ -3,6 +3,7 @@
 //! `cli` drives everything; a request goes `http` -> `authority` -> `ca` and `store`.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod authority;
 pub mod ca;
 pub mod cli;

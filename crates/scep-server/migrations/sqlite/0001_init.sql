@@ -22,12 +22,34 @@ CREATE TABLE certificates (
 CREATE INDEX certificates_transaction ON certificates (transaction_id);
 CREATE INDEX certificates_subject ON certificates (subject);
 
--- One-time challenge passwords, stored as HMAC-SHA256 under a server secret.
+-- One-time challenge passwords, stored as HMAC-SHA256 under a server secret. A row
+-- stays after use, expiry or revocation (until purged) so that its state can be asked.
 CREATE TABLE challenges (
-    id          TEXT    PRIMARY KEY,
-    hash        BLOB    NOT NULL UNIQUE,
-    created_at  INTEGER NOT NULL,
-    expires_at  INTEGER NOT NULL,
-    created_by  TEXT    NOT NULL
+    id            TEXT    PRIMARY KEY,
+    hash          BLOB    NOT NULL UNIQUE,
+    created_at    INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    created_by    TEXT    NOT NULL,
+    bound_subject TEXT,                     -- RFC 4514 subject the request must carry
+    bound_sans    TEXT,                     -- JSON array of "type:value" the request must carry
+    template      TEXT,
+    used_at       INTEGER,
+    used_serial   TEXT,
+    revoked_at    INTEGER
 );
 CREATE INDEX challenges_expiry ON challenges (expires_at);
+
+-- Users of the admin page and the API. Passwords are argon2id PHC strings.
+CREATE TABLE users (
+    name          TEXT    PRIMARY KEY,
+    password_hash TEXT    NOT NULL,
+    permissions   TEXT    NOT NULL,             -- comma-separated: enroll, admin
+    created_at    INTEGER NOT NULL
+);
+
+-- Small named values; secrets in it are encrypted (the single master password).
+CREATE TABLE settings (
+    name       TEXT    PRIMARY KEY,
+    value      BLOB    NOT NULL,
+    updated_at INTEGER NOT NULL
+);

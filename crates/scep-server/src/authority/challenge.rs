@@ -1,17 +1,24 @@
-//! One-time challenge passwords: generation, keyed hashing, issuance through the store.
+//! Challenge passwords: one-time ones (minted, hashed, bound, consumed through the
+//! store) and the single master password (stored encrypted).
 
 use std::time::SystemTime;
 
-use crate::store::{NewChallenge, Store, StoreResult};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use zeroize::Zeroizing;
+
+use crate::store::{Binding, NewChallenge, Store, StoreError, StoreResult};
 
 use super::unix;
+
+/// The setting holding the encrypted single password.
+const SINGLE_PASSWORD: &str = "single_password";
 
 /// A freshly minted challenge: shown once, stored only as a keyed hash.
 pub struct Minted {
     /// Public id.
     pub id: String,
     /// The password (uppercase hex), to show to the admin once.
-    pub password: zeroize::Zeroizing<String>,
+    pub password: Zeroizing<String>,
     /// Unix seconds.
     pub expires_at: i64,
 }
@@ -30,20 +37,32 @@ pub fn hash(secret: &[u8; 32], password: &str) -> Vec<u8> {
     scep::crypto::hmac_sha256(secret, password.trim().as_bytes()).to_vec()
 }
 
-/// Mint a one-time challenge of `length` random bytes valid `validity_minutes`.
-pub async fn mint(
-    store: &dyn Store,
-    secret: &[u8; 32],
-    length: usize,
-    validity_minutes: u64,
-    max_outstanding: u32,
-    created_by: &str,
-    now: SystemTime,
-) -> StoreResult<MintResult> {
-    let password = zeroize::Zeroizing::new(hex::encode_upper(random(length)));
+/// A random password of `length` bytes as uppercase hex: PrintableString-safe, as
+/// Windows clients need.
+pub fn random_password(length: usize) -> Zeroizing<String> {
+    Zeroizing::new(hex::encode_upper(random(length)))
+}
+
+/// Parameters of [`mint`].
+pub struct MintParams<'a> {
+    /// Bytes of randomness.
+    pub length: usize,
+    /// Minutes of validity.
+    pub validity_minutes: u64,
+    /// Most outstanding.
+    pub max_outstanding: u32,
+    /// Creator.
+    pub created_by: &'a str,
+    /// Binding.
+    pub binding: Binding,
+}
+
+/// Mint a one-time challenge.
+pub async fn mint(store: &dyn Store, secret: &[u8; 32], p: MintParams<'_>, now: SystemTime) -> StoreResult<MintResult> {
+    let password = random_password(p.length);
     let id = hex::encode(random(6));
     let now_s = unix(now);
-    let expires_at = now_s.saturating_add(i64::try_from(validity_minutes.saturating_mul(60)).unwrap_or(i64::MAX));
+    let expires_at = now_s.saturating_add(i64::try_from(p.validity_minutes.saturating_mul(60)).unwrap_or(i64::MAX));
     let created = store
         .create_challenge(
             NewChallenge {
@@ -51,17 +70,59 @@ pub async fn mint(
                 hash: hash(secret, &password),
                 created_at: now_s,
                 expires_at,
-                created_by: created_by.to_owned(),
+                created_by: p.created_by.to_owned(),
+                binding: p.binding,
             },
             now_s,
-            max_outstanding,
+            p.max_outstanding,
         )
         .await?;
     Ok(if created { MintResult::Minted(Minted { id, password, expires_at }) } else { MintResult::CacheFull })
 }
 
+/// The single master password, if one was set.
+pub async fn single_password(store: &dyn Store, key: &[u8; 32]) -> StoreResult<Option<Zeroizing<String>>> {
+    let Some(blob) = store.setting(SINGLE_PASSWORD).await? else {
+        return Ok(None);
+    };
+    let (nonce, sealed) = blob.split_at_checked(12).ok_or(StoreError::Corrupt("single password"))?;
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| StoreError::Corrupt("single password"))?;
+    let mut buf = Zeroizing::new(sealed.to_vec());
+    let plain = aead(key)
+        .open_in_place(nonce, Aad::from(SINGLE_PASSWORD), &mut buf)
+        .map_err(|_| StoreError::Corrupt("single password (wrong keys?)"))?;
+    let s = String::from_utf8(plain.to_vec()).map_err(|_| StoreError::Corrupt("single password"))?;
+    Ok(Some(Zeroizing::new(s)))
+}
+
+/// Set a new single master password (AES-256-GCM under a key derived from the CA
+/// key) and return it.
+pub async fn rotate_single(
+    store: &dyn Store,
+    key: &[u8; 32],
+    length: usize,
+    now: SystemTime,
+) -> StoreResult<Zeroizing<String>> {
+    let password = random_password(length);
+    let nonce_bytes = random(12);
+    let nonce = Nonce::try_assume_unique_for_key(&nonce_bytes).map_err(|_| StoreError::Corrupt("nonce"))?;
+    let mut buf = password.as_bytes().to_vec();
+    aead(key)
+        .seal_in_place_append_tag(nonce, Aad::from(SINGLE_PASSWORD), &mut buf)
+        .map_err(|_| StoreError::Corrupt("encryption failed"))?;
+    let mut blob = nonce_bytes;
+    blob.extend_from_slice(&buf);
+    store.put_setting(SINGLE_PASSWORD, &blob, unix(now)).await?;
+    Ok(password)
+}
+
+fn aead(key: &[u8; 32]) -> LessSafeKey {
+    // AES-256 accepts any 32-byte key.
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).unwrap_or_else(|_| std::process::abort()))
+}
+
 fn random(n: usize) -> Vec<u8> {
-    // The system RNG does not fail on supported platforms; an all-zero password
-    // would be caught by nobody, so refuse to continue instead.
+    // The system RNG does not fail on supported platforms; a predictable password
+    // must never be issued, so stop rather than continue.
     scep::crypto::random_bytes(n).unwrap_or_else(|_| std::process::abort())
 }

@@ -2,6 +2,8 @@
 //! rules, idempotent replay by transactionID, issuance and recording.
 
 pub mod challenge;
+pub mod throttle;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -18,7 +20,7 @@ use x509_cert::Certificate;
 
 use crate::ca::{Ca, Profile};
 use crate::config::{ChallengeMode, Config};
-use crate::store::{IssuedRecord, RecordError, Store};
+use crate::store::{Binding, ChallengeState, IssuedRecord, RecordError, Store};
 
 /// The NDES event-log sentence for a bad or used challenge, which admins search for.
 pub const BAD_CHALLENGE_TEXT: &str = "The password in the certificate request cannot be verified. It may have been used already. Obtain a new password to submit with this request.";
@@ -69,6 +71,14 @@ struct Rejection {
     reason: String,
 }
 
+/// What a challenge check found good, to act on when the certificate is recorded.
+enum Authorised {
+    /// A one-time challenge: its hash, consumed with the issuance.
+    OneTime(Vec<u8>),
+    /// Single password, webhook, or no challenge: nothing to consume.
+    Reusable,
+}
+
 impl Rejection {
     fn new(info: FailInfo, public: impl Into<String>, reason: impl Into<String>) -> Self {
         Rejection { info, public: public.into(), reason: reason.into() }
@@ -85,6 +95,9 @@ pub struct Authority {
     challenge_secret: [u8; 32],
     caps: String,
     ca_certs: (&'static str, Vec<u8>),
+    single_key: [u8; 32],
+    challenge_throttle: throttle::Throttle,
+    webhook: Option<Arc<dyn webhook::Webhook>>,
 }
 
 impl Authority {
@@ -110,9 +123,13 @@ impl Authority {
                 scep::cms::certs_only(&[ca.ra_encrypt.cert.clone(), ca.ra_sign.cert.clone(), ca.ca.cert.clone()], &[])?,
             )
         };
+        let window = std::time::Duration::from_secs(config.throttle.window_secs);
         Ok(Authority {
             rejection_secret: ca.secret("implicit rejection"),
             challenge_secret: ca.secret("challenge"),
+            single_key: ca.secret("single password"),
+            challenge_throttle: throttle::Throttle::new(config.throttle.max_failures, window),
+            webhook: None,
             ca,
             store,
             config,
@@ -120,6 +137,17 @@ impl Authority {
             caps: Capabilities(caps).to_body(),
             ca_certs,
         })
+    }
+
+    /// With a webhook client for verification and notifications.
+    pub fn with_webhook(mut self, webhook: Arc<dyn webhook::Webhook>) -> Self {
+        self.webhook = Some(webhook);
+        self
+    }
+
+    /// Key of the single master password's encryption.
+    pub fn single_password_key(&self) -> &[u8; 32] {
+        &self.single_key
     }
 
     /// GetCACaps body.
@@ -229,6 +257,14 @@ impl Authority {
     }
 
     fn reject(&self, tid: &str, mtype: MessageType, requester: &str, r: Rejection) -> Outcome {
+        if let Some(hook) = self.webhook.clone() {
+            let event = webhook::Event::Failed {
+                transaction_id: tid.to_owned(),
+                fail_info: r.info.name().to_owned(),
+                reason: r.reason.clone(),
+            };
+            tokio::spawn(async move { hook.notify(&event).await });
+        }
         warn!(transaction_id = tid, message_type = %mtype, requester, fail_info = %r.info, reason = r.reason, "request refused");
         Outcome::Failure(r.info, r.public)
     }
@@ -326,34 +362,28 @@ impl Authority {
         }
         self.check_key(&csr)?;
         let now = self.clock.now();
-        let consume = match self.config.challenge.mode {
-            ChallengeMode::OneTime => {
-                let pw = csr.challenge().ok_or_else(|| {
-                    Rejection::new(FailInfo::BadRequest, BAD_CHALLENGE_TEXT, "no challengePassword in the CSR")
-                })?;
-                let hash = challenge::hash(&self.challenge_secret, pw.expose());
-                match self.store.challenge_state(&hash, unix(now)).await.map_err(internal)? {
-                    crate::store::ChallengeState::Valid(_) => Some(hash),
-                    crate::store::ChallengeState::Expired => {
-                        return Err(Rejection::new(
-                            FailInfo::BadRequest,
-                            BAD_CHALLENGE_TEXT,
-                            "the challenge has expired",
-                        ));
-                    }
-                    crate::store::ChallengeState::Unknown => {
-                        return Err(Rejection::new(
-                            FailInfo::BadRequest,
-                            BAD_CHALLENGE_TEXT,
-                            "unknown or used challenge",
-                        ));
-                    }
+        let ip: Option<std::net::IpAddr> = requester.parse().ok();
+        if ip.is_some_and(|ip| self.challenge_throttle.blocked(ip)) {
+            return Err(Rejection::new(
+                FailInfo::BadRequest,
+                "Too many failed attempts from this address; try again later.",
+                "address throttled after repeated wrong challenges",
+            ));
+        }
+        let authorised = match self.authorise(&csr, tid, requester, now).await {
+            Ok(a) => a,
+            Err(r) => {
+                if r.public == BAD_CHALLENGE_TEXT
+                    && let Some(ip) = ip
+                {
+                    self.challenge_throttle.failure(ip);
                 }
+                return Err(r);
             }
-            ChallengeMode::None => {
-                warn!(transaction_id = tid, requester, "enrolling without a challenge: challenge.mode is \"none\"");
-                None
-            }
+        };
+        let consume = match authorised {
+            Authorised::OneTime(hash) => Some(hash),
+            Authorised::Reusable => None,
         };
 
         let profile = Profile {
@@ -404,11 +434,112 @@ impl Authority {
             Err(e) => return Err(internal(e)),
         }
         info!(transaction_id = tid, serial, subject, requester, via, "certificate issued");
+        if let Some(hook) = self.webhook.clone() {
+            let der = cert.to_der().map_err(internal)?;
+            let not_after = cert.tbs_certificate().validity().not_after.to_string();
+            let event = webhook::Event::Issued {
+                transaction_id: tid.to_owned(),
+                serial,
+                subject,
+                thumbprint: hex::encode_upper(DigestAlg::Sha1.digest(&der)),
+                sha256: hex::encode_upper(DigestAlg::Sha256.digest(&der)),
+                not_after,
+            };
+            tokio::spawn(async move { hook.notify(&event).await });
+        }
         let mut certificates = vec![cert];
         if self.config.scep.include_ca_in_reply {
             certificates.push(self.ca.ca.cert.clone());
         }
         Ok(Outcome::Success { certificates, crls: vec![] })
+    }
+
+    /// Check the request's challenge the way the configured mode says.
+    async fn authorise(&self, csr: &Csr, tid: &str, requester: &str, now: SystemTime) -> Result<Authorised, Rejection> {
+        let bad = |reason: &str| Rejection::new(FailInfo::BadRequest, BAD_CHALLENGE_TEXT, reason);
+        match self.config.challenge.mode {
+            ChallengeMode::OneTime => {
+                let pw = csr.challenge().ok_or_else(|| bad("no challengePassword in the CSR"))?;
+                let hash = challenge::hash(&self.challenge_secret, pw.expose());
+                match self.store.challenge_state(&hash, unix(now)).await.map_err(internal)? {
+                    ChallengeState::Valid(id, binding) => {
+                        check_binding(&binding, csr).map_err(|why| {
+                            Rejection::new(
+                                FailInfo::BadRequest,
+                                format!("The request does not match its challenge: {why}."),
+                                format!("challenge {id} is bound: {why}"),
+                            )
+                        })?;
+                        Ok(Authorised::OneTime(hash))
+                    }
+                    ChallengeState::Unusable(status) => Err(bad(&format!("challenge is {status:?}").to_lowercase())),
+                    ChallengeState::Unknown => Err(bad("unknown challenge")),
+                }
+            }
+            ChallengeMode::Single => {
+                let pw = csr.challenge().ok_or_else(|| bad("no challengePassword in the CSR"))?;
+                let master = challenge::single_password(self.store.as_ref(), &self.single_key)
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(|| bad("no single password is set (scepd challenge rotate)"))?;
+                if scep::crypto::constant_time_eq(pw.expose().trim().as_bytes(), master.as_bytes()) {
+                    Ok(Authorised::Reusable)
+                } else {
+                    Err(bad("wrong single password"))
+                }
+            }
+            ChallengeMode::None => {
+                warn!(transaction_id = tid, requester, "enrolling without a challenge: challenge.mode is \"none\"");
+                Ok(Authorised::Reusable)
+            }
+            ChallengeMode::Webhook => {
+                let hook = self.webhook.as_ref().ok_or_else(|| internal("webhook mode without a webhook client"))?;
+                let request = webhook::VerifyRequest {
+                    transaction_id: tid.to_owned(),
+                    message_type: MessageType::PkcsReq.name().to_owned(),
+                    challenge: csr.challenge().map(|c| c.expose().to_owned()),
+                    csr: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, csr.to_der()),
+                    subject: csr.subject().to_string(),
+                    sans: crate::names::sans(csr),
+                    requester: requester.to_owned(),
+                };
+                match hook.verify(&request).await {
+                    webhook::Decision::Allow => Ok(Authorised::Reusable),
+                    webhook::Decision::Deny(why) => Err(bad(&format!("webhook denied: {why}"))),
+                }
+            }
+        }
+    }
+
+    /// Mint what the admin page and `scepd challenge new` show in the configured mode.
+    pub async fn admin_challenge(&self, created_by: &str, binding: Binding) -> anyhow::Result<AdminChallenge> {
+        let c = &self.config.challenge;
+        let now = self.clock.now();
+        Ok(match c.mode {
+            ChallengeMode::OneTime => {
+                let params = challenge::MintParams {
+                    length: c.password_length,
+                    validity_minutes: c.password_validity_minutes,
+                    max_outstanding: c.password_max,
+                    created_by,
+                    binding,
+                };
+                match challenge::mint(self.store.as_ref(), &self.challenge_secret, params, now).await? {
+                    challenge::MintResult::Minted(m) => {
+                        info!(id = m.id, created_by, "one-time challenge issued");
+                        AdminChallenge::OneTime(m)
+                    }
+                    challenge::MintResult::CacheFull => AdminChallenge::CacheFull,
+                }
+            }
+            ChallengeMode::Single => match challenge::single_password(self.store.as_ref(), &self.single_key).await? {
+                Some(p) => AdminChallenge::Single(p),
+                None => AdminChallenge::Single(
+                    challenge::rotate_single(self.store.as_ref(), &self.single_key, c.password_length, now).await?,
+                ),
+            },
+            ChallengeMode::None | ChallengeMode::Webhook => AdminChallenge::NotIssued(c.mode),
+        })
     }
 
     fn check_key(&self, csr: &Csr) -> Result<(), Rejection> {
@@ -436,6 +567,39 @@ impl Authority {
         }
         Ok(())
     }
+}
+
+/// What the admin page shows.
+pub enum AdminChallenge {
+    /// A new one-time password.
+    OneTime(challenge::Minted),
+    /// PasswordMax are outstanding.
+    CacheFull,
+    /// The single master password.
+    Single(zeroize::Zeroizing<String>),
+    /// This mode issues no passwords.
+    NotIssued(ChallengeMode),
+}
+
+/// Whether `csr` carries what `binding` requires: the same subject, and exactly the
+/// bound SANs.
+fn check_binding(binding: &Binding, csr: &Csr) -> Result<(), String> {
+    if let Some(subject) = &binding.subject {
+        let want = subject.parse::<x509_cert::name::Name>().map(|n| n.to_string()).unwrap_or_else(|_| subject.clone());
+        if !csr.subject().to_string().eq_ignore_ascii_case(&want) {
+            return Err(format!("the subject must be {want}"));
+        }
+    }
+    if let Some(sans) = &binding.sans {
+        let mut want: Vec<String> = sans.iter().map(|s| s.to_ascii_lowercase()).collect();
+        let mut got: Vec<String> = crate::names::sans(csr).iter().map(|s| s.to_ascii_lowercase()).collect();
+        want.sort();
+        got.sort();
+        if want != got {
+            return Err(format!("the subject alternative names must be {}", sans.join(", ")));
+        }
+    }
+    Ok(())
 }
 
 /// The text a client sees for a protocol error: fixed sentences, never library text.

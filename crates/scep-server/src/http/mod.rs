@@ -1,7 +1,13 @@
-//! The only module that knows the web framework: SCEP paths, the NDES info page,
-//! health, limits, and the one place errors become HTTP answers.
+//! The only module that knows the web framework: SCEP paths, the NDES info and admin
+//! pages, the API, health, limits, the TLS listener, and the one place errors become
+//! HTTP answers.
 
+mod admin;
+mod api;
+pub mod auth;
 mod scep_routes;
+pub mod tls;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,20 +15,35 @@ use std::time::Duration;
 
 use axum::{
     Router,
-    http::StatusCode,
+    body::Bytes,
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::get,
 };
 use tokio::net::TcpListener;
 use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 
-use crate::authority::Authority;
+use crate::authority::{Authority, throttle::Throttle};
+pub use admin::{thumbprint, utf16le};
+use auth::Transport;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct AppState {
     /// The authority.
     pub authority: Arc<Authority>,
+    /// Failed logins per address.
+    pub login_throttle: Arc<Throttle>,
+}
+
+impl AppState {
+    /// State for `authority`, with its login throttle from the configuration.
+    pub fn new(authority: Arc<Authority>) -> Self {
+        let t = &authority.config().throttle;
+        let login_throttle = Arc::new(Throttle::new(t.max_failures, Duration::from_secs(t.window_secs)));
+        AppState { authority, login_throttle }
+    }
 }
 
 /// Build the router with every limit applied.
@@ -31,7 +52,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .fallback(scep_routes::handle)
+        .route("/api/v1/challenges", get(api::list).post(api::create))
+        .route("/api/v1/challenges/{id}", get(api::show).delete(api::revoke))
+        .fallback(fallback)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -42,8 +65,8 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.\n")))
 }
 
-/// Serve until `shutdown` resolves. Prints the bound address on stdout first, so
-/// that scripts (and tests using port 0) can find it.
+/// Serve plain HTTP until `shutdown` resolves. Prints the bound address on stdout
+/// first, so that scripts (and tests using port 0) can find it.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -52,17 +75,53 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     println!("scepd listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+    let app = router(state).layer(axum::Extension(Transport { tls: false }));
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
+}
+
+/// Serve HTTPS until `shutdown` resolves; prints the address like [`serve`].
+pub async fn serve_tls(
+    listener: TcpListener,
+    server_config: rustls::ServerConfig,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let max = state.authority.config().limits.max_concurrent_requests;
+    println!("scepd listening on https://{addr}");
+    tracing::info!(%addr, "listening (TLS)");
+    tls::serve(listener, server_config, router(state), max, shutdown).await
+}
+
+async fn fallback(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    transport: Option<axum::Extension<Transport>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if admin::is_admin_path(uri.path()) {
+        if method != Method::GET && method != Method::HEAD {
+            return plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.\n");
+        }
+        return admin::page(&state, &headers, transport.map(|t| t.0), peer).await;
+    }
+    if scep_routes::is_scep_path(uri.path()) {
+        return scep_routes::handle(&state, peer, method, uri, body).await;
+    }
+    plain(StatusCode::NOT_FOUND, "Not found.\n")
 }
 
 async fn health() -> Response {
     plain(StatusCode::OK, "ok\n")
 }
 
-async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+async fn ready(State(state): State<AppState>) -> Response {
     match state.authority.store().ping().await {
         Ok(()) => plain(StatusCode::OK, "ready\n"),
         Err(e) => {

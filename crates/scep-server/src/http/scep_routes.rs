@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 
 use axum::{
     body::Bytes,
-    extract::{ConnectInfo, State},
     http::{HeaderValue, Method, StatusCode, Uri, header},
     response::{Html, IntoResponse, Response},
 };
@@ -36,16 +35,7 @@ pub fn is_scep_path(path: &str) -> bool {
         || p.starts_with("/cgi-bin/pkiclient.exe/")
 }
 
-pub(super) async fn handle(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    if !is_scep_path(uri.path()) {
-        return plain(StatusCode::NOT_FOUND, "Not found.\n");
-    }
+pub(super) async fn handle(state: &AppState, peer: SocketAddr, method: Method, uri: Uri, body: Bytes) -> Response {
     let limits = &state.authority.config().limits;
     if uri.to_string().len() > limits.max_uri_bytes {
         return plain(StatusCode::URI_TOO_LONG, "The request URI is too long.\n");
@@ -74,14 +64,14 @@ pub(super) async fn handle(
             if body.is_empty() {
                 return plain(StatusCode::BAD_REQUEST, "The request body is empty.\n");
             }
-            pki(&state, body.to_vec(), peer, "POST").await
+            pki(state, body.to_vec(), peer, "POST").await
         }
         (Operation::PkiOperation, &Method::GET) => {
             let Some(msg) = query.message.as_deref().filter(|m| !m.is_empty()) else {
                 return plain(StatusCode::BAD_REQUEST, "Missing message parameter.\n");
             };
             match operation::decode_message(msg) {
-                Ok(bytes) => pki(&state, bytes, peer, "GET").await,
+                Ok(bytes) => pki(state, bytes, peer, "GET").await,
                 Err(_) => plain(StatusCode::BAD_REQUEST, "The message parameter is not base64.\n"),
             }
         }

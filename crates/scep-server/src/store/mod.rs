@@ -19,6 +19,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored data that does not read back.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(&'static str),
     /// A URL we cannot open.
     #[error("unsupported database URL {0:?}: use sqlite://PATH")]
     UnsupportedUrl(String),
@@ -90,15 +93,85 @@ pub struct CertificateRow {
     pub der: Vec<u8>,
 }
 
-/// What consuming a challenge found.
+/// What a challenge may be used for (a binding made when it was created).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Binding {
+    /// The subject (RFC 4514) the request must carry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The SANs (`DNS:...`, `IP:...`, `email:...`, `URI:...`, `UPN:...`) the request must carry, no more, no less.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sans: Option<Vec<String>>,
+    /// The template to issue with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}
+
+impl Binding {
+    /// Whether nothing is bound.
+    pub fn is_empty(&self) -> bool {
+        self.subject.is_none() && self.sans.is_none() && self.template.is_none()
+    }
+}
+
+/// The life-cycle state of a challenge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChallengeStatus {
+    /// Usable.
+    Outstanding,
+    /// A certificate was issued with it.
+    Used,
+    /// Past its validity.
+    Expired,
+    /// Withdrawn by an administrator.
+    Revoked,
+}
+
+/// A challenge as stored (never the password).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ChallengeRow {
+    /// Public id.
+    pub id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Creator.
+    pub created_by: String,
+    /// State at the time asked.
+    pub status: ChallengeStatus,
+    /// Serial of the certificate issued with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_serial: Option<String>,
+    /// Binding.
+    #[serde(flatten)]
+    pub binding: Binding,
+}
+
+/// What looking a challenge up by password found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChallengeState {
-    /// Outstanding and unexpired; its id.
-    Valid(String),
-    /// Not found: never issued, already used, or removed.
+    /// Outstanding: its id and binding.
+    Valid(String, Binding),
+    /// Not found: never issued, or purged.
     Unknown,
-    /// Found but expired.
-    Expired,
+    /// Found but not usable.
+    Unusable(ChallengeStatus),
+}
+
+/// A user of the admin page and API.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct UserRow {
+    /// Name.
+    pub name: String,
+    /// argon2 PHC string.
+    #[serde(skip)]
+    pub password_hash: String,
+    /// Permissions.
+    pub permissions: Vec<String>,
+    /// Unix seconds.
+    pub created_at: i64,
 }
 
 /// Why recording an issued certificate did not happen.
@@ -128,19 +201,8 @@ pub struct NewChallenge {
     pub expires_at: i64,
     /// Who asked for it (user name or `cli`).
     pub created_by: String,
-}
-
-/// An outstanding challenge as listed.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct ChallengeRow {
-    /// Public id.
-    pub id: String,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// Unix seconds.
-    pub expires_at: i64,
-    /// Creator.
-    pub created_by: String,
+    /// What it may be used for.
+    pub binding: Binding,
 }
 
 /// The persistence seam. Every method is one atomic unit.
@@ -151,11 +213,16 @@ pub trait Store: Send + Sync {
     async fn create_challenge(&self, c: NewChallenge, now: i64, max_outstanding: u32) -> StoreResult<bool>;
     /// Look a challenge up by hash without consuming it.
     async fn challenge_state(&self, hash: &[u8], now: i64) -> StoreResult<ChallengeState>;
-    /// Outstanding, unexpired challenges.
+    /// A challenge by id, with its state at `now`.
+    async fn challenge(&self, id: &str, now: i64) -> StoreResult<Option<ChallengeRow>>;
+    /// Withdraw an outstanding challenge; `false` when there is none with that id.
+    async fn revoke_challenge(&self, id: &str, now: i64) -> StoreResult<bool>;
+    /// Outstanding challenges.
     async fn list_challenges(&self, now: i64) -> StoreResult<Vec<ChallengeRow>>;
-    /// Record an issued certificate; when `consume` is given, delete that challenge in
-    /// the same transaction and fail with [`RecordError::ChallengeGone`] if it is no
-    /// longer there or expired. Nothing is recorded then.
+    /// Record an issued certificate; when `consume` is given, mark that challenge used
+    /// (by this serial) in the same transaction, and fail with
+    /// [`RecordError::ChallengeGone`] if it is no longer outstanding. Nothing is
+    /// recorded then.
     async fn record_issued(&self, rec: IssuedRecord, consume: Option<(&[u8], i64)>) -> Result<(), RecordError>;
     /// A certificate issued earlier for the same transactionID, signer and CSR: the
     /// answer to a resent request.
@@ -174,8 +241,38 @@ pub trait Store: Send + Sync {
     async fn list_certificates(&self, limit: u32) -> StoreResult<Vec<CertificateRow>>;
     /// Number of certificates stored.
     async fn count_certificates(&self) -> StoreResult<u64>;
+    /// Add a user; `false` if the name exists.
+    async fn add_user(&self, name: &str, password_hash: &str, permissions: &[String], now: i64) -> StoreResult<bool>;
+    /// Replace a user's password hash; `false` if there is no such user.
+    async fn set_user_password(&self, name: &str, password_hash: &str) -> StoreResult<bool>;
+    /// Remove a user; `false` if there is no such user.
+    async fn remove_user(&self, name: &str) -> StoreResult<bool>;
+    /// A user by name.
+    async fn user(&self, name: &str) -> StoreResult<Option<UserRow>>;
+    /// Every user.
+    async fn list_users(&self) -> StoreResult<Vec<UserRow>>;
+    /// A named setting.
+    async fn setting(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Set a named setting.
+    async fn put_setting(&self, name: &str, value: &[u8], now: i64) -> StoreResult<()>;
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;
+}
+
+/// How long used, expired and revoked challenges are kept for state queries.
+pub const CHALLENGE_KEEP_SECS: i64 = 7 * 86_400;
+
+/// A challenge's state from its columns (shared by every backend).
+pub fn challenge_status(used_at: Option<i64>, revoked_at: Option<i64>, expires_at: i64, now: i64) -> ChallengeStatus {
+    if used_at.is_some() {
+        ChallengeStatus::Used
+    } else if revoked_at.is_some() {
+        ChallengeStatus::Revoked
+    } else if expires_at <= now {
+        ChallengeStatus::Expired
+    } else {
+        ChallengeStatus::Outstanding
+    }
 }
 
 /// Open the store a URL names, running migrations when `migrate` is set.

@@ -11,7 +11,8 @@ use sqlx::{
 };
 
 use super::{
-    CertificateRow, ChallengeRow, ChallengeState, IssuedRecord, NewChallenge, RecordError, Store, StoreResult,
+    Binding, CertificateRow, ChallengeRow, ChallengeState, ChallengeStatus, IssuedRecord, NewChallenge, RecordError,
+    Store, StoreResult, UserRow,
 };
 
 /// Migrations compiled into the binary, so that one file is all there is to deploy.
@@ -74,6 +75,39 @@ fn row_to_cert(r: &SqliteRow) -> StoreResult<CertificateRow> {
     })
 }
 
+const CHALLENGE_COLUMNS: &str =
+    "id, created_at, expires_at, created_by, bound_subject, bound_sans, template, used_at, used_serial, revoked_at";
+
+fn row_to_challenge(r: &SqliteRow, now: i64) -> StoreResult<ChallengeRow> {
+    let expires_at: i64 = r.try_get("expires_at")?;
+    let used_at: Option<i64> = r.try_get("used_at")?;
+    let revoked_at: Option<i64> = r.try_get("revoked_at")?;
+    let sans: Option<String> = r.try_get("bound_sans")?;
+    Ok(ChallengeRow {
+        id: r.try_get("id")?,
+        created_at: r.try_get("created_at")?,
+        expires_at,
+        created_by: r.try_get("created_by")?,
+        status: super::challenge_status(used_at, revoked_at, expires_at, now),
+        used_serial: r.try_get("used_serial")?,
+        binding: Binding {
+            subject: r.try_get("bound_subject")?,
+            sans: sans.and_then(|s| serde_json::from_str(&s).ok()),
+            template: r.try_get("template")?,
+        },
+    })
+}
+
+fn row_to_user(r: &SqliteRow) -> StoreResult<UserRow> {
+    let perms: String = r.try_get("permissions")?;
+    Ok(UserRow {
+        name: r.try_get("name")?,
+        password_hash: r.try_get("password_hash")?,
+        permissions: perms.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect(),
+        created_at: r.try_get("created_at")?,
+    })
+}
+
 const CERT_COLUMNS: &str = "serial, subject, sans, not_before, not_after, issued_at, transaction_id, requester, template, challenge_id, status, der";
 
 #[async_trait]
@@ -82,55 +116,72 @@ impl Store for SqliteStore {
         // BEGIN IMMEDIATE takes the write lock first, so the count and the insert
         // cannot interleave with another writer's.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("DELETE FROM challenges WHERE expires_at <= ?").bind(now).execute(&mut *tx).await?;
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM challenges").fetch_one(&mut *tx).await?;
+        sqlx::query("DELETE FROM challenges WHERE expires_at <= ?")
+            .bind(now - super::CHALLENGE_KEEP_SECS)
+            .execute(&mut *tx)
+            .await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM challenges WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
+        )
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
         if n >= i64::from(max_outstanding) {
             tx.commit().await?;
             return Ok(false);
         }
-        sqlx::query("INSERT INTO challenges (id, hash, created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?)")
-            .bind(&c.id)
-            .bind(&c.hash)
-            .bind(c.created_at)
-            .bind(c.expires_at)
-            .bind(&c.created_by)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO challenges (id, hash, created_at, expires_at, created_by, bound_subject, bound_sans, template) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.id)
+        .bind(&c.hash)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .bind(&c.created_by)
+        .bind(&c.binding.subject)
+        .bind(c.binding.sans.as_ref().map(|s| serde_json::to_string(s).unwrap_or_default()))
+        .bind(&c.binding.template)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
 
     async fn challenge_state(&self, hash: &[u8], now: i64) -> StoreResult<ChallengeState> {
-        let row = sqlx::query("SELECT id, expires_at FROM challenges WHERE hash = ?")
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
+        let sql = format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE hash = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hash).fetch_optional(&self.pool).await?;
+        Ok(match row.as_ref().map(|r| row_to_challenge(r, now)).transpose()? {
             None => ChallengeState::Unknown,
-            Some(r) => {
-                let expires: i64 = r.try_get("expires_at")?;
-                if expires <= now { ChallengeState::Expired } else { ChallengeState::Valid(r.try_get("id")?) }
-            }
+            Some(c) if c.status == ChallengeStatus::Outstanding => ChallengeState::Valid(c.id, c.binding),
+            Some(c) => ChallengeState::Unusable(c.status),
         })
     }
 
-    async fn list_challenges(&self, now: i64) -> StoreResult<Vec<ChallengeRow>> {
-        let rows = sqlx::query(
-            "SELECT id, created_at, expires_at, created_by FROM challenges WHERE expires_at > ? ORDER BY created_at",
+    async fn challenge(&self, id: &str, now: i64) -> StoreResult<Option<ChallengeRow>> {
+        let sql = format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(|r| row_to_challenge(r, now)).transpose()
+    }
+
+    async fn revoke_challenge(&self, id: &str, now: i64) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE challenges SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
         )
         .bind(now)
-        .fetch_all(&self.pool)
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ChallengeRow {
-                    id: r.try_get("id")?,
-                    created_at: r.try_get("created_at")?,
-                    expires_at: r.try_get("expires_at")?,
-                    created_by: r.try_get("created_by")?,
-                })
-            })
-            .collect()
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn list_challenges(&self, now: i64) -> StoreResult<Vec<ChallengeRow>> {
+        let sql = format!(
+            "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| row_to_challenge(r, now)).collect()
     }
 
     async fn record_issued(&self, rec: IssuedRecord, consume: Option<(&[u8], i64)>) -> Result<(), RecordError> {
@@ -224,6 +275,66 @@ impl Store for SqliteStore {
     async fn count_certificates(&self) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates").fetch_one(&self.pool).await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn add_user(&self, name: &str, password_hash: &str, permissions: &[String], now: i64) -> StoreResult<bool> {
+        let r = sqlx::query("INSERT INTO users (name, password_hash, permissions, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(password_hash)
+            .bind(permissions.join(","))
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_user_password(&self, name: &str, password_hash: &str) -> StoreResult<bool> {
+        let r = sqlx::query("UPDATE users SET password_hash = ? WHERE name = ?")
+            .bind(password_hash)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn remove_user(&self, name: &str) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM users WHERE name = ?").bind(name).execute(&self.pool).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn user(&self, name: &str) -> StoreResult<Option<UserRow>> {
+        let row = sqlx::query("SELECT name, password_hash, permissions, created_at FROM users WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_to_user).transpose()
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<UserRow>> {
+        let rows = sqlx::query("SELECT name, password_hash, permissions, created_at FROM users ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_user).collect()
+    }
+
+    async fn setting(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn put_setting(&self, name: &str, value: &[u8], now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -9,7 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use scep::crypto::KeyType;
 use x509_cert::name::Name;
 
-use crate::authority::{Authority, Clock, SystemClock, challenge, unix};
+use crate::authority::{AdminChallenge, Authority, Clock, SystemClock, challenge, unix};
+use crate::store::Binding;
+
+mod users;
 use crate::ca::{Ca, InitParams, Passphrase, files};
 use crate::config::{self, Config};
 use crate::http::{self, AppState};
@@ -50,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         command: ChallengeCommand,
     },
+    /// Users of the admin page and API.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Issued certificates.
     Cert {
         #[command(subcommand)]
@@ -76,7 +84,7 @@ struct InitArgs {
     /// Listen address written to scepd.toml.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
-    /// Challenge mode written to scepd.toml: one-time or none.
+    /// Challenge mode written to scepd.toml: one-time, single, none or webhook.
     #[arg(long, default_value = "one-time")]
     challenge_mode: String,
     /// File holding the key passphrase (else SCEPD_KEY_PASSPHRASE, else one is generated).
@@ -86,18 +94,82 @@ struct InitArgs {
 
 #[derive(Subcommand, Debug)]
 enum ChallengeCommand {
-    /// Mint a one-time challenge and print it on stdout, one line.
+    /// Print a challenge, one line: a new one-time password, or the single password.
     New {
         #[command(flatten)]
         dir: DataDir,
+        /// Bind it: the request must carry exactly this subject.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Bind it: the request must carry exactly these SANs (DNS:x, IP:x, email:x, URI:x, UPN:x).
+        #[arg(long)]
+        san: Vec<String>,
     },
-    /// List outstanding challenges (never the passwords).
+    /// List outstanding one-time challenges (never the passwords).
     List {
         #[command(flatten)]
         dir: DataDir,
         /// JSON output.
         #[arg(long)]
         json: bool,
+    },
+    /// Show one challenge's state by id.
+    Show {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Challenge id.
+        id: String,
+    },
+    /// Withdraw an outstanding one-time challenge.
+    Revoke {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Challenge id.
+        id: String,
+    },
+    /// Replace the single master password (challenge.mode = "single") and print it.
+    Rotate {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Add a user of the admin page and API.
+    Add {
+        #[command(flatten)]
+        dir: DataDir,
+        /// User name.
+        name: String,
+        /// Read the password from standard input (one line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Permissions, comma-separated: enroll (may get challenges), admin (may manage).
+        #[arg(long, default_value = "enroll")]
+        permissions: String,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Remove a user.
+    Remove {
+        #[command(flatten)]
+        dir: DataDir,
+        /// User name.
+        name: String,
+    },
+    /// Change a user's password.
+    Passwd {
+        #[command(flatten)]
+        dir: DataDir,
+        /// User name.
+        name: String,
+        /// Read the password from standard input (one line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
     },
 }
 
@@ -144,9 +216,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(&dir.data_dir, listen.as_deref()).await
         }
         Command::Challenge { command } => match command {
-            ChallengeCommand::New { dir } => challenge_new(&dir.data_dir).await,
+            ChallengeCommand::New { dir, subject, san } => {
+                let binding = Binding { subject, sans: (!san.is_empty()).then_some(san), template: None };
+                challenge_new(&dir.data_dir, binding).await
+            }
             ChallengeCommand::List { dir, json } => challenge_list(&dir.data_dir, json).await,
+            ChallengeCommand::Show { dir, id } => challenge_show(&dir.data_dir, &id).await,
+            ChallengeCommand::Revoke { dir, id } => challenge_revoke(&dir.data_dir, &id).await,
+            ChallengeCommand::Rotate { dir } => challenge_rotate(&dir.data_dir).await,
         },
+        Command::User { command } => users::run(command).await,
         Command::Cert { command } => match command {
             CertCommand::List { dir, limit, json } => cert_list(&dir.data_dir, limit, json).await,
             CertCommand::Show { dir, serial } => cert_show(&dir.data_dir, &serial).await,
@@ -163,9 +242,7 @@ async fn init(a: &InitArgs) -> anyhow::Result<()> {
         format!("--subject {:?} is not a distinguished name like \"CN=My CA,O=Example\"", a.subject)
     })?;
     let key_type = KeyType::from_str(&a.key_type).map_err(anyhow::Error::msg)?;
-    if !["one-time", "none"].contains(&a.challenge_mode.as_str()) {
-        bail!("--challenge-mode must be one-time or none");
-    }
+    a.challenge_mode.parse::<config::ChallengeMode>().context("--challenge-mode")?;
     if a.ca_validity_days == 0 || a.ra_validity_days == 0 {
         bail!("validity must be at least one day");
     }
@@ -248,11 +325,45 @@ async fn serve(dir: &Path, listen: Option<&str>) -> anyhow::Result<()> {
     if l.config.challenge.mode == config::ChallengeMode::None {
         tracing::warn!("challenge.mode is \"none\": anyone who can reach this server can enroll");
     }
-    let authority = Arc::new(Authority::new(l.ca, l.store, l.config.clone(), clock())?);
+    let mut authority = Authority::new(l.ca, l.store, l.config.clone(), clock())?;
+    let hook = &l.config.webhook;
+    if hook.verify_url.is_some() || hook.notify_url.is_some() {
+        let client = http::webhook::HttpWebhook::new(
+            hook.verify_url.clone(),
+            hook.notify_url.clone(),
+            std::time::Duration::from_millis(hook.timeout_ms),
+        );
+        authority = authority.with_webhook(Arc::new(client));
+    }
+    let state = AppState::new(Arc::new(authority));
     let listener = tokio::net::TcpListener::bind(l.config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", l.config.listen))?;
-    http::serve(listener, AppState { authority }, shutdown_signal()).await
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let tls_task = match &l.config.tls {
+        Some(tls) => {
+            let server_config = http::tls::server_config(tls, state.authority.ca())?;
+            let tls_listener = tokio::net::TcpListener::bind(tls.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (tls.listen)", tls.listen))?;
+            let state = state.clone();
+            let stop = stopped(stop_rx.clone());
+            Some(tokio::spawn(async move { http::serve_tls(tls_listener, server_config, state, stop).await }))
+        }
+        None => None,
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    http::serve(listener, state, stopped(stop_rx)).await?;
+    if let Some(t) = tls_task {
+        t.await??;
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -271,38 +382,72 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-async fn challenge_new(dir: &Path) -> anyhow::Result<()> {
+async fn authority(dir: &Path) -> anyhow::Result<Authority> {
     let l = load(dir, true).await?;
-    let c = &l.config.challenge;
-    if c.mode == config::ChallengeMode::None {
-        bail!("challenge.mode is \"none\" in {}: no challenge is needed or checked", dir.join(config::FILE).display());
+    Authority::new(l.ca, l.store, l.config, clock())
+}
+
+async fn challenge_new(dir: &Path, binding: Binding) -> anyhow::Result<()> {
+    let authority = authority(dir).await?;
+    if authority.config().challenge.mode != config::ChallengeMode::OneTime && !binding.is_empty() {
+        bail!(
+            "--subject and --san bind one-time challenges; challenge.mode is {:?}",
+            authority.config().challenge.mode.name()
+        );
     }
-    let authority = Authority::new(l.ca, l.store.clone(), l.config.clone(), clock())?;
-    let now = authority.now();
-    match challenge::mint(
-        l.store.as_ref(),
-        authority.challenge_secret(),
-        c.password_length,
-        c.password_validity_minutes,
-        c.password_max,
-        "cli",
-        now,
-    )
-    .await?
-    {
-        challenge::MintResult::Minted(m) => {
-            println!("{}", m.password.as_str());
-            Ok(())
-        }
-        challenge::MintResult::CacheFull => bail!(
-            "The password cache is full: {} unused passwords are outstanding (challenge.password_max). Use one or wait for one to expire.",
-            c.password_max
+    match authority.admin_challenge("cli", binding).await? {
+        AdminChallenge::OneTime(m) => println!("{}", m.password.as_str()),
+        AdminChallenge::Single(p) => println!("{}", p.as_str()),
+        AdminChallenge::CacheFull => bail!(
+            "The password cache is full: {} unused passwords are outstanding (challenge.password_max). Use one, revoke one, or wait for one to expire.",
+            authority.config().challenge.password_max
         ),
+        AdminChallenge::NotIssued(mode) => {
+            bail!(
+                "challenge.mode is {:?} in {}: scepd issues no challenges in this mode",
+                mode.name(),
+                dir.join(config::FILE).display()
+            )
+        }
     }
+    Ok(())
+}
+
+async fn challenge_show(dir: &Path, id: &str) -> anyhow::Result<()> {
+    let store = open_store(dir).await?;
+    let row = store.challenge(id, unix(clock().now())).await?.with_context(|| format!("no challenge with id {id}"))?;
+    println!("{}", serde_json::to_string_pretty(&row)?);
+    Ok(())
+}
+
+async fn challenge_revoke(dir: &Path, id: &str) -> anyhow::Result<()> {
+    let store = open_store(dir).await?;
+    if !store.revoke_challenge(id, unix(clock().now())).await? {
+        bail!("no outstanding challenge with id {id}");
+    }
+    eprintln!("challenge {id} revoked");
+    Ok(())
+}
+
+async fn challenge_rotate(dir: &Path) -> anyhow::Result<()> {
+    let authority = authority(dir).await?;
+    let c = &authority.config().challenge;
+    if c.mode != config::ChallengeMode::Single {
+        bail!("challenge.mode is {:?}: only the single password is rotated", c.mode.name());
+    }
+    let p = challenge::rotate_single(
+        authority.store().as_ref(),
+        authority.single_password_key(),
+        c.password_length,
+        authority.now(),
+    )
+    .await?;
+    println!("{}", p.as_str());
+    Ok(())
 }
 
 /// Config and store of an initialised data directory, for commands that need no keys.
-async fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn store::Store>> {
+pub(crate) async fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn store::Store>> {
     if !dir.join(config::FILE).exists() {
         bail!(
             "{} is not a scepd data directory (no {}): run scepd init --data-dir {}",

@@ -1,0 +1,72 @@
+//! Dynamic validation and notification by an external service (Intune's connector,
+//! step-ca's webhooks): the types and the seam. The HTTP client lives in `http`.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+/// What the verifier is asked about.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyRequest {
+    /// transactionID.
+    pub transaction_id: String,
+    /// PKCSReq or RenewalReq.
+    pub message_type: String,
+    /// The challengePassword as sent (the verifier issued it).
+    pub challenge: Option<String>,
+    /// The CSR, base64 DER.
+    pub csr: String,
+    /// Requested subject (RFC 4514).
+    pub subject: String,
+    /// Requested SANs as `type:value`.
+    pub sans: Vec<String>,
+    /// Client address.
+    pub requester: String,
+}
+
+/// The verifier's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// An explicit allow.
+    Allow,
+    /// Anything else, with why (for the log).
+    Deny(String),
+}
+
+/// What the notifier is told.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum Event {
+    /// A certificate was issued.
+    Issued {
+        /// transactionID.
+        transaction_id: String,
+        /// Serial, uppercase hex.
+        serial: String,
+        /// Subject.
+        subject: String,
+        /// SHA-1 of the certificate (Windows' thumbprint), uppercase hex.
+        thumbprint: String,
+        /// SHA-256 of the certificate, uppercase hex.
+        sha256: String,
+        /// RFC 3339.
+        not_after: String,
+    },
+    /// A request was refused.
+    Failed {
+        /// transactionID.
+        transaction_id: String,
+        /// failInfo name.
+        fail_info: String,
+        /// The reason as logged.
+        reason: String,
+    },
+}
+
+/// The seam: a webhook client.
+#[async_trait]
+pub trait Webhook: Send + Sync {
+    /// Ask whether to issue. Errors and time-outs are [`Decision::Deny`].
+    async fn verify(&self, request: &VerifyRequest) -> Decision;
+    /// Tell of an event; failures are logged, never retried in line.
+    async fn notify(&self, event: &Event);
+}

@@ -1,0 +1,128 @@
+//! The NDES admin page, `/certsrv/mscep_admin/`: byte-compatible, because products
+//! scrape it. UTF-16LE with a BOM; the thumbprint line before the password line.
+
+use std::net::SocketAddr;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use der::Encode;
+use md5::Digest;
+
+use super::AppState;
+use super::auth::{self, Transport};
+use crate::accounts::Permission;
+use crate::authority::AdminChallenge;
+use crate::store::Binding;
+
+/// Whether `path` is the admin page (case-insensitive, with or without the slash).
+pub fn is_admin_path(path: &str) -> bool {
+    path.trim_end_matches('/').eq_ignore_ascii_case("/certsrv/mscep_admin")
+}
+
+const HEAD: &str = "<HTML><Head><Meta HTTP-Equiv=\"Content-Type\" Content=\"text/html; charset=UTF-8\">\r\n\
+<Title>Network Device Enrollment Service</Title></Head><Body BgColor=#FFFFFF><Font ID=locPageFont Face=\"Arial\">\r\n\
+<Table Border=0 CellSpacing=0 CellPadding=4 Width=100% BgColor=#008080><TR><TD><Font ID=locPageTitleFont Face=\"Arial\" Size=-1 Color=#FFFFFF><LocID ID=locMSCertSrv>Network Device Enrollment Service</LocID></Font></TD></TR></Table>\r\n\
+<P ID=locPageTitle> Network Device Enrollment Service allows you to obtain certificates for routers or other network devices using the Simple Certificate Enrollment Protocol (SCEP). </P>";
+
+const TAIL: &str = "<P ID=locPageDesc> For more information see  <A HREF=http://go.microsoft.com/fwlink/?LinkId=67852>Using Network Device Enrollment Service </A>.\r\n\
+</P> <P></Font></Body></HTML>";
+
+/// The page for a one-time or the single password.
+pub fn password_page(thumbprint: &str, password: &str, sentence: &str) -> String {
+    format!(
+        "{HEAD}<P> To complete certificate enrollment for your network device you will need the following information: <P> The thumbprint (hash value) for the CA certificate is: <B> {thumbprint} </B> <P> The enrollment challenge password is: <B> {password} </B> <P> {sentence}\r\n{TAIL}"
+    )
+}
+
+/// A page carrying one message in place of the password.
+pub fn message_page(message: &str) -> String {
+    format!("{HEAD}<P> {message} </P>\r\n{TAIL}")
+}
+
+/// The CA certificate's MD5 as NDES shows it: four groups of 8 uppercase hex digits.
+pub fn thumbprint(ca_der: &[u8]) -> String {
+    let hex = hex::encode_upper(md5::Md5::digest(ca_der));
+    let groups: Vec<&str> = [0, 8, 16, 24].iter().filter_map(|i| hex.get(*i..*i + 8)).collect();
+    groups.join(" ")
+}
+
+/// UTF-16LE with a byte-order mark (FF FE), as NDES sends it.
+pub fn utf16le(page: &str) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xFE];
+    out.extend(page.encode_utf16().flat_map(u16::to_le_bytes));
+    out
+}
+
+fn html(page: &str) -> Response {
+    let mut r = utf16le(page).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+pub(super) async fn page(
+    state: &AppState,
+    headers: &HeaderMap,
+    transport: Option<Transport>,
+    peer: SocketAddr,
+) -> Response {
+    if let Err(r) = auth::require_secure(state, transport, peer) {
+        return r;
+    }
+    let user = match auth::authenticate(state, headers, peer).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if !user.can(Permission::Enroll) {
+        tracing::warn!(user = user.0.name, "admin page refused: no enroll permission");
+        return html(&message_page("You do not have sufficient permission to enroll with SCEP."));
+    }
+    let cfg = &state.authority.config().challenge;
+    let thumb = thumbprint(&state.authority.ca().ca.cert.to_der().unwrap_or_default());
+    match state.authority.admin_challenge(&user.0.name, Binding::default()).await {
+        Ok(AdminChallenge::OneTime(m)) => html(&password_page(
+            &thumb,
+            &m.password,
+            &format!(
+                "This password can be used only once and will expire within {} minutes. <P> Each enrollment requires a new challenge password. You can refresh this web page to obtain a new challenge password. </P>",
+                cfg.password_validity_minutes
+            ),
+        )),
+        Ok(AdminChallenge::Single(p)) => {
+            html(&password_page(&thumb, &p, "This password can be used multiple times and will not expire. </P>"))
+        }
+        Ok(AdminChallenge::CacheFull) => html(&message_page(&format!(
+            "The password cache is full. Network Device Enrollment Service stores unused password for later use. By default, passwords are stored for {} minutes.",
+            cfg.password_validity_minutes
+        ))),
+        Ok(AdminChallenge::NotIssued(mode)) => {
+            html(&message_page(&format!("This server issues no challenge passwords (challenge mode {}).", mode.name())))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "admin page: cannot issue a challenge");
+            (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "text/plain")], "Service unavailable.\n")
+                .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_line_matches_what_consumers_scrape() {
+        let page = password_page("A656FA66 AB12B433 A2DA5CF7 CC153D9A", "1ED0DD50F7459D6E", "x");
+        assert!(page.contains("The enrollment challenge password is: <B> 1ED0DD50F7459D6E </B>"));
+        let t = page.find("thumbprint (hash value)").unwrap();
+        let p = page.find("challenge password is").unwrap();
+        assert!(t < p);
+        let bytes = utf16le(&page);
+        assert_eq!(&bytes[..4], &[0xFF, 0xFE, b'<', 0]);
+        assert_eq!(thumbprint(b"abc"), "90015098 3CD24FB0 D6963F7D 28E17F72");
+        for p in ["/certsrv/mscep_admin", "/CertSrv/mscep_admin/", "/certsrv/MSCEP_ADMIN"] {
+            assert!(is_admin_path(p), "{p}");
+        }
+        assert!(!is_admin_path("/certsrv/mscep_admin/x"));
+    }
+}

@@ -1,0 +1,211 @@
+//! The JSON API for integrators: one-time challenges that can be bound to a subject,
+//! SANs and a template, asked about, and revoked. Authenticated like the admin page.
+
+// Handlers answer with a finished Response in the error case; its size is irrelevant here.
+#![allow(clippy::result_large_err)]
+
+use std::net::SocketAddr;
+
+use axum::{
+    body::Bytes,
+    extract::{ConnectInfo, Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::auth::{self, Transport};
+use crate::accounts::Permission;
+use crate::authority::{AdminChallenge, unix};
+use crate::store::{Binding, ChallengeRow};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CreateChallenge {
+    subject: Option<String>,
+    sans: Option<Vec<String>>,
+    template: Option<String>,
+}
+
+fn json_response(status: StatusCode, value: serde_json::Value) -> Response {
+    let mut r = (status, value.to_string()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    json_response(status, json!({ "error": message }))
+}
+
+async fn user(
+    state: &AppState,
+    headers: &HeaderMap,
+    transport: Option<Transport>,
+    peer: SocketAddr,
+) -> Result<auth::User, Response> {
+    auth::require_secure(state, transport, peer)?;
+    let user = auth::authenticate(state, headers, peer).await?;
+    if !user.can(Permission::Enroll) {
+        return Err(error(StatusCode::FORBIDDEN, "You do not have sufficient permission to enroll with SCEP."));
+    }
+    Ok(user)
+}
+
+fn describe(row: &ChallengeRow, now: i64) -> serde_json::Value {
+    let mut v = serde_json::to_value(row).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("remaining_seconds".into(), json!((row.expires_at - now).max(0)));
+        o.insert("expires".into(), json!(rfc3339(row.expires_at)));
+    }
+    v
+}
+
+fn rfc3339(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// `POST /api/v1/challenges`: mint a one-time challenge, optionally bound.
+pub(super) async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    transport: Option<axum::Extension<Transport>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let user = match user(&state, &headers, transport.map(|t| t.0), peer).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let req: CreateChallenge = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateChallenge::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")),
+        }
+    };
+    if let Some(s) = &req.subject
+        && s.parse::<x509_cert::name::Name>().is_err()
+    {
+        return error(StatusCode::BAD_REQUEST, "subject is not a distinguished name like \"CN=device,O=Example\"");
+    }
+    if let Some(bad) = req.sans.iter().flatten().find(|s| !valid_san(s)) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("SAN {bad:?} is not one of DNS:, IP:, email:, URI:, UPN: followed by a value"),
+        );
+    }
+    let binding = Binding { subject: req.subject, sans: req.sans, template: req.template };
+    if state.authority.config().challenge.mode != crate::config::ChallengeMode::OneTime {
+        return error(
+            StatusCode::CONFLICT,
+            "challenge.mode is not one-time: this server issues no one-time challenges",
+        );
+    }
+    match state.authority.admin_challenge(&user.0.name, binding.clone()).await {
+        Ok(AdminChallenge::OneTime(m)) => {
+            let now = unix(state.authority.now());
+            let mut v = json!({
+                "id": m.id,
+                "password": m.password.as_str(),
+                "expires_at": m.expires_at,
+                "expires": rfc3339(m.expires_at),
+                "remaining_seconds": (m.expires_at - now).max(0),
+            });
+            if let (Some(o), Ok(b)) = (v.as_object_mut(), serde_json::to_value(&binding))
+                && let Some(bo) = b.as_object()
+            {
+                o.extend(bo.clone());
+            }
+            json_response(StatusCode::CREATED, v)
+        }
+        Ok(AdminChallenge::CacheFull) => error(StatusCode::CONFLICT, "The password cache is full."),
+        Ok(_) => error(StatusCode::CONFLICT, "no one-time challenge was issued"),
+        Err(e) => {
+            tracing::warn!(error = %e, "API: cannot issue a challenge");
+            error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
+        }
+    }
+}
+
+/// `GET /api/v1/challenges`: outstanding challenges.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    transport: Option<axum::Extension<Transport>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = user(&state, &headers, transport.map(|t| t.0), peer).await {
+        return r;
+    }
+    let now = unix(state.authority.now());
+    match state.authority.store().list_challenges(now).await {
+        Ok(rows) => json_response(
+            StatusCode::OK,
+            json!({ "challenges": rows.iter().map(|r| describe(r, now)).collect::<Vec<_>>() }),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "API: list failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
+        }
+    }
+}
+
+/// `GET /api/v1/challenges/{id}`: state and remaining lifetime.
+pub(super) async fn show(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    transport: Option<axum::Extension<Transport>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = user(&state, &headers, transport.map(|t| t.0), peer).await {
+        return r;
+    }
+    let now = unix(state.authority.now());
+    match state.authority.store().challenge(&id, now).await {
+        Ok(Some(row)) => json_response(StatusCode::OK, describe(&row, now)),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such challenge"),
+        Err(e) => {
+            tracing::warn!(error = %e, "API: lookup failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
+        }
+    }
+}
+
+/// `DELETE /api/v1/challenges/{id}`: revoke an outstanding challenge.
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    transport: Option<axum::Extension<Transport>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let user = match user(&state, &headers, transport.map(|t| t.0), peer).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let now = unix(state.authority.now());
+    match state.authority.store().revoke_challenge(&id, now).await {
+        Ok(true) => {
+            tracing::info!(id, user = user.0.name, "challenge revoked");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => error(StatusCode::NOT_FOUND, "no outstanding challenge with this id"),
+        Err(e) => {
+            tracing::warn!(error = %e, "API: revoke failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
+        }
+    }
+}
+
+fn valid_san(s: &str) -> bool {
+    let Some((kind, value)) = s.split_once(':') else { return false };
+    !value.is_empty() && ["DNS", "IP", "email", "URI", "UPN"].iter().any(|k| k.eq_ignore_ascii_case(kind))
+}

@@ -1,0 +1,111 @@
+//! HTTP authentication of the admin page and the API: Basic credentials checked
+//! against the users table, failures throttled per address and logged.
+
+// Handlers answer with a finished Response in the error case; its size is irrelevant here.
+#![allow(clippy::result_large_err)]
+
+use std::net::SocketAddr;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+
+use super::AppState;
+use crate::accounts::{self, Permission};
+use crate::store::UserRow;
+
+/// Whether the request came over TLS (inserted by each listener).
+#[derive(Clone, Copy, Debug)]
+pub struct Transport {
+    /// Over TLS.
+    pub tls: bool,
+}
+
+/// An authenticated user.
+pub struct User(pub UserRow);
+
+impl User {
+    /// Whether the user has `p` (admin has every permission).
+    pub fn can(&self, p: Permission) -> bool {
+        self.0.permissions.iter().any(|x| x == p.name() || x == Permission::Admin.name())
+    }
+}
+
+/// Refuse credentials over plain HTTP from other hosts unless allowed.
+pub fn require_secure(state: &AppState, transport: Option<Transport>, peer: SocketAddr) -> Result<(), Response> {
+    let tls = transport.is_some_and(|t| t.tls);
+    if tls || peer.ip().is_loopback() || state.authority.config().admin.allow_plain_http {
+        return Ok(());
+    }
+    Err((StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/plain")], "This page is served over HTTPS only.\n")
+        .into_response())
+}
+
+/// Check Basic credentials; the error is the response to send (401 or 429).
+pub async fn authenticate(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Result<User, Response> {
+    let realm = &state.authority.config().admin.realm;
+    let unauthorized = || {
+        let mut r = (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/plain")], "Authentication required.\n")
+            .into_response();
+        let v = HeaderValue::from_str(&format!("Basic realm=\"{}\", charset=\"UTF-8\"", realm.replace('"', "")))
+            .unwrap_or_else(|_| HeaderValue::from_static("Basic realm=\"scepd\""));
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        r
+    };
+    if state.login_throttle.blocked(peer.ip()) {
+        tracing::warn!(peer = %peer.ip(), "login refused: too many failed logins from this address");
+        return Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "Too many failed logins; try again later.\n",
+        )
+            .into_response());
+    }
+    let Some((name, password)) = basic_credentials(headers) else {
+        return Err(unauthorized());
+    };
+    let user = state.authority.store().user(&name).await.map_err(|e| {
+        tracing::warn!(error = %e, "user lookup failed");
+        (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable.\n").into_response()
+    })?;
+    let hash = user.as_ref().map_or_else(|| accounts::dummy_hash().to_owned(), |u| u.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &hash)).await.unwrap_or(false);
+    match user {
+        Some(u) if ok => Ok(User(u)),
+        _ => {
+            state.login_throttle.failure(peer.ip());
+            tracing::warn!(user = name, peer = %peer.ip(), "failed login");
+            Err(unauthorized())
+        }
+    }
+}
+
+/// `Authorization: Basic` user and password.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, zeroize::Zeroizing<String>)> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = v.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?);
+    let text = std::str::from_utf8(&raw).ok()?;
+    let (user, pw) = text.split_once(':')?;
+    Some((user.to_owned(), zeroize::Zeroizing::new(pw.to_owned())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_parse_and_reject_junk() {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic YWRtaW46cDpzcw=="));
+        let (u, p) = basic_credentials(&h).unwrap();
+        assert_eq!((u.as_str(), p.as_str()), ("admin", "p:ss"));
+        for junk in ["Bearer abc", "Basic !!!", "Basic YWRtaW4="] {
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(junk));
+            assert!(basic_credentials(&h).is_none(), "{junk}");
+        }
+    }
+}
