@@ -188,13 +188,17 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(super::StoreError::from)?;
         let mut challenge_id: Option<String> = None;
         if let Some((hash, now)) = consume {
-            let id: Option<String> =
-                sqlx::query_scalar("DELETE FROM challenges WHERE hash = ? AND expires_at > ? RETURNING id")
-                    .bind(hash)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(super::StoreError::from)?;
+            let id: Option<String> = sqlx::query_scalar(
+                "UPDATE challenges SET used_at = ?, used_serial = ? \
+                 WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ? RETURNING id",
+            )
+            .bind(now)
+            .bind(&rec.serial)
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(super::StoreError::from)?;
             match id {
                 Some(id) => challenge_id = Some(id),
                 None => return Err(RecordError::ChallengeGone),

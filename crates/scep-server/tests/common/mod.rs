@@ -15,12 +15,19 @@ pub struct Server {
     child: Child,
     pub dir: tempfile::TempDir,
     pub base: String,
+    /// `https://...` when a [tls] listener runs.
+    pub tls_base: Option<String>,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
     /// Initialise a data directory, let `configure` edit scepd.toml, then serve.
     pub fn start(configure: impl FnOnce(&mut String)) -> Server {
+        Self::start_with_env(configure, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment for the server process.
+    pub fn start_with_env(configure: impl FnOnce(&mut String), env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let out = scepd(&["init", "--data-dir", data.to_str().unwrap()]);
@@ -29,16 +36,22 @@ impl Server {
         let mut text = std::fs::read_to_string(&cfg).unwrap();
         configure(&mut text);
         std::fs::write(&cfg, text).unwrap();
-        Self::serve(dir)
+        Self::serve_with_env(dir, env)
     }
 
     /// Serve an existing data directory (after a restart, say).
     pub fn serve(dir: tempfile::TempDir) -> Server {
+        Self::serve_with_env(dir, &[])
+    }
+
+    /// Serve an existing data directory with extra environment.
+    pub fn serve_with_env(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
         let data = dir.path().join("data");
         let mut child = Command::new(SCEPD)
             .args(["serve", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .env("SCEPD_KEY_PASSPHRASE", PASSPHRASE)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -60,14 +73,20 @@ impl Server {
                 l2.lock().unwrap().push(line);
             }
         });
-        let base = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(b) => b,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("scepd did not start: {:?}", logs.lock().unwrap());
+        let tls = std::fs::read_to_string(data.join("scepd.toml")).unwrap().lines().any(|l| l.starts_with("[tls]"));
+        let mut base = None;
+        let mut tls_base = None;
+        while base.is_none() || (tls && tls_base.is_none()) {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(b) if b.starts_with("https://") => tls_base = Some(b),
+                Ok(b) => base = Some(b),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("scepd did not start: {:?}", logs.lock().unwrap());
+                }
             }
-        };
-        Server { child, dir, base, logs }
+        }
+        Server { child, dir, base: base.unwrap(), tls_base, logs }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -123,6 +142,37 @@ impl Drop for Server {
 /// Run scepd with the test passphrase.
 pub fn scepd(args: &[&str]) -> std::process::Output {
     Command::new(SCEPD).args(args).env("SCEPD_KEY_PASSPHRASE", PASSPHRASE).output().unwrap()
+}
+
+/// Run scepd with `input` on standard input.
+pub fn scepd_stdin(args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(SCEPD)
+        .args(args)
+        .env("SCEPD_KEY_PASSPHRASE", PASSPHRASE)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+impl Server {
+    /// `scepd user add NAME --password-stdin --permissions PERMS`.
+    pub fn add_user(&self, name: &str, password: &str, permissions: &str) {
+        let out = scepd_stdin(
+            &["user", "add", name, "--password-stdin", "--permissions", permissions, "--data-dir", self.data_dir().to_str().unwrap()],
+            &format!("{password}\n"),
+        );
+        assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The admin page URL.
+    pub fn admin_url(&self) -> String {
+        format!("{}/certsrv/mscep_admin/", self.base)
+    }
 }
 
 /// Whether micromdm's scepclient is installed (CI installs it; `.ci/run` fails without it).
