@@ -210,7 +210,22 @@ async fn api(server: &Server, method: &str, path: &str, body: Option<&str>) -> (
         "POST" => {
             // The client's POST helper carries no Authorization header: use curl.
             let out = std::process::Command::new("curl")
-                .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-u", &format!("{USER}:{PASSWORD}"), "-X", "POST", "-H", "Content-Type: application/json", "--data", body.unwrap_or(""), &url])
+                .args([
+                    "-s",
+                    "-o",
+                    "-",
+                    "-w",
+                    "\n%{http_code}",
+                    "-u",
+                    &format!("{USER}:{PASSWORD}"),
+                    "-X",
+                    "POST",
+                    "-H",
+                    "Content-Type: application/json",
+                    "--data",
+                    body.unwrap_or(""),
+                    &url,
+                ])
                 .output()
                 .unwrap();
             let text = String::from_utf8(out.stdout).unwrap();
@@ -219,7 +234,18 @@ async fn api(server: &Server, method: &str, path: &str, body: Option<&str>) -> (
         }
         "DELETE" => {
             let out = std::process::Command::new("curl")
-                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", &format!("{USER}:{PASSWORD}"), "-X", "DELETE", &url])
+                .args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "-u",
+                    &format!("{USER}:{PASSWORD}"),
+                    "-X",
+                    "DELETE",
+                    &url,
+                ])
                 .output()
                 .unwrap();
             return (String::from_utf8(out.stdout).unwrap().parse().unwrap(), serde_json::Value::Null);
@@ -233,7 +259,13 @@ async fn api(server: &Server, method: &str, path: &str, body: Option<&str>) -> (
 async fn the_api_binds_reports_and_revokes_challenges() {
     let server = Server::start(|_| {});
     server.add_user(USER, PASSWORD, "enroll");
-    let (status, c) = api(&server, "POST", "/api/v1/challenges", Some(r#"{"subject":"CN=bound-device,O=Example","sans":["DNS:bound.example.com"]}"#)).await;
+    let (status, c) = api(
+        &server,
+        "POST",
+        "/api/v1/challenges",
+        Some(r#"{"subject":"CN=bound-device,O=Example","sans":["DNS:bound.example.com"]}"#),
+    )
+    .await;
     assert_eq!(status, 201, "{c}");
     let (id, pw) = (c["id"].as_str().unwrap().to_owned(), c["password"].as_str().unwrap().to_owned());
     let (status, s) = api(&server, "GET", &format!("/api/v1/challenges/{id}"), None).await;
@@ -300,7 +332,9 @@ async fn failed_logins_are_throttled() {
 
 #[tokio::test]
 async fn https_serves_the_admin_page_with_a_certificate_from_the_built_in_ca() {
-    let server = Server::start(|cfg| cfg.push_str("\n[tls]\nlisten = \"127.0.0.1:0\"\nnames = [\"localhost\", \"127.0.0.1\"]\n"));
+    let server = Server::start(|cfg| {
+        cfg.push_str("\n[tls]\nlisten = \"127.0.0.1:0\"\nnames = [\"localhost\", \"127.0.0.1\"]\n")
+    });
     server.add_user(USER, PASSWORD, "enroll");
     let url = format!("{}/certsrv/mscep_admin/", server.tls_base.as_ref().unwrap());
     let out = std::process::Command::new("curl")
@@ -339,7 +373,8 @@ mod webhook_receiver {
             events.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
             "ok"
         }
-        let app = Router::new().route("/verify", post(verify)).route("/notify", post(notify)).with_state(events.clone());
+        let app =
+            Router::new().route("/verify", post(verify)).route("/notify", post(notify)).with_state(events.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -352,7 +387,9 @@ async fn the_webhook_allows_denies_and_times_out_to_deny() {
     let (base, events) = webhook_receiver::start().await;
     let server = Server::start(|cfg| {
         *cfg = cfg.replace("mode = \"one-time\"", "mode = \"webhook\"");
-        cfg.push_str(&format!("\n[webhook]\nverify_url = \"{base}/verify\"\nnotify_url = \"{base}/notify\"\ntimeout_ms = 500\n"));
+        cfg.push_str(&format!(
+            "\n[webhook]\nverify_url = \"{base}/verify\"\nnotify_url = \"{base}/notify\"\ntimeout_ms = 500\n"
+        ));
     });
     let got = enroll(&server, "hooked", "ALLOW").await.unwrap();
     assert!(refused(enroll(&server, "denied", "DENY").await).contains("cannot be verified"));
@@ -367,7 +404,12 @@ async fn the_webhook_allows_denies_and_times_out_to_deny() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let ev = events.lock().unwrap().clone();
-    assert!(ev.iter().any(|e| e["event"] == "issued" && e["serial"] == serial.as_str() && e["thumbprint"].as_str().unwrap().len() == 40), "{ev:?}");
+    assert!(
+        ev.iter().any(|e| e["event"] == "issued"
+            && e["serial"] == serial.as_str()
+            && e["thumbprint"].as_str().unwrap().len() == 40),
+        "{ev:?}"
+    );
     assert_eq!(ev.iter().filter(|e| e["event"] == "failed").count(), 2, "{ev:?}");
     assert!(server.logs().iter().any(|l| l.contains("no answer within")));
 }

@@ -163,7 +163,16 @@ impl Server {
     /// `scepd user add NAME --password-stdin --permissions PERMS`.
     pub fn add_user(&self, name: &str, password: &str, permissions: &str) {
         let out = scepd_stdin(
-            &["user", "add", name, "--password-stdin", "--permissions", permissions, "--data-dir", self.data_dir().to_str().unwrap()],
+            &[
+                "user",
+                "add",
+                name,
+                "--password-stdin",
+                "--permissions",
+                permissions,
+                "--data-dir",
+                self.data_dir().to_str().unwrap(),
+            ],
             &format!("{password}\n"),
         );
         assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
