@@ -133,19 +133,38 @@ impl Default for ChallengeConfig {
     }
 }
 
-/// `[issuance]`.
+/// `[renewal]`: re-enrollment signed by an issued certificate (NDES KB 959193).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct IssuanceConfig {
-    /// Validity of issued certificates, days.
-    pub validity_days: u64,
-    /// Smallest RSA key accepted in a CSR.
-    pub min_rsa_bits: usize,
+pub struct RenewalConfig {
+    /// Days after expiry during which a certificate may still sign its renewal.
+    pub grace_days: u64,
+    /// Allow a renewal to change subject or SANs (NDES DisableRenewalSubjectNameMatch=1).
+    pub allow_subject_change: bool,
+    /// Revoke the renewed certificate (reason superseded) when its successor is issued.
+    pub revoke_superseded: bool,
 }
 
-impl Default for IssuanceConfig {
+impl Default for RenewalConfig {
     fn default() -> Self {
-        IssuanceConfig { validity_days: 365, min_rsa_bits: 2048 }
+        RenewalConfig { grace_days: 30, allow_subject_change: false, revoke_superseded: false }
+    }
+}
+
+/// `[crl]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrlConfig {
+    /// Public base URL of this server (e.g. `http://scep.example.com`): issued
+    /// certificates then name `BASE/crl/CAID.crl` as their CRL distribution point.
+    pub base_url: Option<String>,
+    /// Hours between thisUpdate and nextUpdate; a CRL is re-signed when half is gone.
+    pub validity_hours: u64,
+}
+
+impl Default for CrlConfig {
+    fn default() -> Self {
+        CrlConfig { base_url: None, validity_hours: 168 }
     }
 }
 
@@ -155,16 +174,13 @@ impl Default for IssuanceConfig {
 pub struct ScepConfig {
     /// Advertise POSTPKIOperation and SCEPStandard in GetCACaps. Off makes clients use GET.
     pub advertise_post: bool,
-    /// Include the CA certificate after the issued one in replies (some Cisco clients
-    /// want it; Juniper refuses it).
-    pub include_ca_in_reply: bool,
     /// GetCACert answers the CA certificate alone instead of RA + CA certificates.
     pub ca_only_getcacert: bool,
 }
 
 impl Default for ScepConfig {
     fn default() -> Self {
-        ScepConfig { advertise_post: true, include_ca_in_reply: false, ca_only_getcacert: false }
+        ScepConfig { advertise_post: true, ca_only_getcacert: false }
     }
 }
 
@@ -202,7 +218,10 @@ struct RawConfig {
     passphrase_file: Option<PathBuf>,
     auto_migrate: bool,
     challenge: ChallengeConfig,
-    issuance: IssuanceConfig,
+    templates: std::collections::BTreeMap<String, crate::templates::TemplateConfig>,
+    template_selection: crate::templates::SelectionConfig,
+    renewal: RenewalConfig,
+    crl: CrlConfig,
     scep: ScepConfig,
     limits: LimitsConfig,
     admin: AdminConfig,
@@ -219,7 +238,10 @@ impl Default for RawConfig {
             passphrase_file: None,
             auto_migrate: true,
             challenge: ChallengeConfig::default(),
-            issuance: IssuanceConfig::default(),
+            templates: Default::default(),
+            template_selection: Default::default(),
+            renewal: RenewalConfig::default(),
+            crl: CrlConfig::default(),
             scep: ScepConfig::default(),
             limits: LimitsConfig::default(),
             admin: AdminConfig::default(),
@@ -245,8 +267,12 @@ pub struct Config {
     pub auto_migrate: bool,
     /// Challenges.
     pub challenge: ChallengeConfig,
-    /// Issuance.
-    pub issuance: IssuanceConfig,
+    /// Templates.
+    pub templates: crate::templates::Templates,
+    /// Renewal.
+    pub renewal: RenewalConfig,
+    /// CRLs.
+    pub crl: CrlConfig,
     /// Protocol choices.
     pub scep: ScepConfig,
     /// Limits.
@@ -313,8 +339,14 @@ impl Config {
         if c.password_max == 0 {
             bail!("challenge.password_max must be at least 1");
         }
-        if raw.issuance.validity_days == 0 {
-            bail!("issuance.validity_days must be at least 1");
+        let templates = crate::templates::Templates::new(raw.templates, raw.template_selection)?;
+        if let Some(u) = &raw.crl.base_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            bail!("crl.base_url {u:?} must be an http:// or https:// URL");
+        }
+        if raw.crl.validity_hours == 0 {
+            bail!("crl.validity_hours must be at least 1");
         }
         if raw.limits.request_timeout_secs == 0 || raw.limits.max_concurrent_requests == 0 {
             bail!("limits.request_timeout_secs and limits.max_concurrent_requests must be at least 1");
@@ -363,7 +395,9 @@ impl Config {
             passphrase_file: raw.passphrase_file.map(|p| if p.is_relative() { data_dir.join(p) } else { p }),
             auto_migrate: raw.auto_migrate,
             challenge: raw.challenge,
-            issuance: raw.issuance,
+            templates,
+            renewal: raw.renewal,
+            crl: raw.crl,
             scep: raw.scep,
             limits: raw.limits,
             admin: raw.admin,
@@ -419,19 +453,49 @@ password_validity_minutes = 60
 # NDES PasswordMax: most unused passwords outstanding at once.
 password_max = 5
 
-[issuance]
-# Validity of issued certificates, in days (never beyond the CA's own).
+# Certificate templates. "default" exists even when not written here. Settings:
+# validity_days, max_validity_days (Windows ValidityPeriod requests honoured up to this;
+# 0 ignores them), key_usage (empty: as requested within the key type), extended_key_usage
+# (clientAuth, serverAuth, codeSigning, emailProtection, ipsecIKE or OIDs), min_rsa_bits,
+# key_types (rsa, ec), subject_pattern (regex on the whole subject), required_subject
+# (CN, O, ...), san_patterns (regexes on "DNS:name", "IP:addr", ...), include_ca_cert
+# (put the CA certificate after the issued one: some Cisco IOS versions want it, Juniper
+# refuses it), approval ("auto" or "manual": PENDING until `scepd request approve`).
+[templates.default]
 validity_days = 365
-# Smallest RSA key accepted in a request.
+extended_key_usage = ["clientAuth"]
 min_rsa_bits = 2048
+key_types = ["rsa", "ec"]
+include_ca_cert = false
+approval = "auto"
+
+# NDES SignatureTemplate / EncryptionTemplate / GeneralPurposeTemplate: the template
+# chosen by the request's key usage (digitalSignature only / keyEncipherment only /
+# both or none). A challenge or the URL /scep/TEMPLATE may name one instead.
+[template_selection]
+signature = "default"
+encryption = "default"
+general = "default"
+
+[renewal]
+# A certificate this CA issued may sign its own renewal (no challenge needed) while
+# valid and up to grace_days after it expired.
+grace_days = 30
+# NDES DisableRenewalSubjectNameMatch: allow the renewal to change subject or SANs.
+allow_subject_change = false
+# Revoke the old certificate (reason superseded) when its renewal is issued.
+revoke_superseded = false
+
+[crl]
+# Public base URL of this server; issued certificates then carry the CRL distribution
+# point BASE/crl/CAID.crl. CRLs are also served at /crl/ca.crl and by GetCRL.
+# base_url = "http://scep.example.com"
+validity_hours = 168
 
 [scep]
 # Advertise POSTPKIOperation (and SCEPStandard) in GetCACaps. Some clients crash
 # without it; turning it off makes clients send PKIOperation by GET.
 advertise_post = true
-# Put the CA certificate after the issued one in replies (some Cisco IOS versions
-# want it; Juniper refuses it).
-include_ca_in_reply = false
 # Answer GetCACert with the CA certificate only (no RA certificates).
 ca_only_getcacert = false
 

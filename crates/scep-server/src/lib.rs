@@ -11,3 +11,4 @@ pub mod config;
 pub mod http;
 mod names;
 pub mod store;
+pub mod templates;

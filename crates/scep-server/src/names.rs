@@ -1,13 +1,19 @@
 //! Human-readable renderings of names for storage and listings.
 
 use scep::csr::Csr;
-use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{SubjectAltName, name::GeneralName};
 
 /// The requested SANs as `type:value` strings.
 pub fn sans(csr: &Csr) -> Vec<String> {
-    let Some(san) = csr.subject_alt_name() else {
-        return Vec::new();
-    };
+    csr.subject_alt_name().map(|s| render(&s)).unwrap_or_default()
+}
+
+/// A certificate's SANs as `type:value` strings.
+pub fn cert_sans(cert: &x509_cert::Certificate) -> Vec<String> {
+    cert.tbs_certificate().get_extension::<SubjectAltName>().ok().flatten().map(|(_, s)| render(&s)).unwrap_or_default()
+}
+
+fn render(san: &SubjectAltName) -> Vec<String> {
     san.0
         .iter()
         .map(|g| match g {

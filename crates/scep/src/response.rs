@@ -56,6 +56,13 @@ pub fn cert_rep(reply: &ReplyTo, outcome: &Outcome, signer: &dyn Signer, signer_
     c::sign(content.as_deref(), attrs, signer, signer_cert)
 }
 
+/// A GetNextCACert body (RFC 8894 section 3.5.2): a SignedData, signed by the current
+/// CA, whose content is a certs-only SignedData of the next CA (and RA) certificates.
+pub fn next_ca_cert(certs: &[Certificate], signer: &dyn Signer, signer_cert: &Certificate) -> Result<Vec<u8>> {
+    let inner = c::certs_only(certs, &[])?;
+    c::sign(Some(&inner), vec![], signer, signer_cert)
+}
+
 /// The transactionID as a PrintableString when it is one, else a UTF8String.
 fn transaction_id_value(id: &TransactionId) -> der::Result<der::Any> {
     match PrintableString::new(id.as_str()) {

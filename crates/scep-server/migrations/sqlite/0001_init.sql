@@ -1,6 +1,7 @@
 -- Issued certificates. The serial is the primary key: no serial can be recorded twice.
 CREATE TABLE certificates (
     serial            TEXT    PRIMARY KEY,      -- uppercase hex, as openssl prints it
+    ca_id             TEXT    NOT NULL,         -- the issuing CA: hex SHA-256 of its certificate, first 16 digits
     subject           TEXT    NOT NULL,
     sans              TEXT    NOT NULL,         -- JSON array of "type:value"
     not_before        INTEGER NOT NULL,         -- unix seconds
@@ -21,6 +22,39 @@ CREATE TABLE certificates (
 );
 CREATE INDEX certificates_transaction ON certificates (transaction_id);
 CREATE INDEX certificates_subject ON certificates (subject);
+CREATE INDEX certificates_revoked ON certificates (ca_id, status);
+
+-- Requests waiting for an administrator (templates with manual approval).
+CREATE TABLE pending_requests (
+    id             TEXT    PRIMARY KEY,
+    transaction_id TEXT    NOT NULL,
+    signer_sha256  BLOB    NOT NULL,
+    csr_sha256     BLOB    NOT NULL,
+    csr            BLOB    NOT NULL,
+    signer_der     BLOB    NOT NULL,
+    subject        TEXT    NOT NULL,
+    sans           TEXT    NOT NULL,
+    requester      TEXT    NOT NULL,
+    template       TEXT    NOT NULL,
+    message_type   TEXT    NOT NULL,
+    renews_serial  TEXT,
+    status         TEXT    NOT NULL,            -- pending, approved, rejected, issued
+    created_at     INTEGER NOT NULL,
+    decided_at     INTEGER,
+    decided_by     TEXT,
+    serial         TEXT
+);
+CREATE INDEX pending_transaction ON pending_requests (transaction_id);
+
+-- Signed CRLs, per CA, numbered; the newest is served.
+CREATE TABLE crls (
+    ca_id       TEXT    NOT NULL,
+    number      INTEGER NOT NULL,
+    this_update INTEGER NOT NULL,
+    next_update INTEGER NOT NULL,
+    der         BLOB    NOT NULL,
+    PRIMARY KEY (ca_id, number)
+);
 
 -- One-time challenge passwords, stored as HMAC-SHA256 under a server secret. A row
 -- stays after use, expiry or revocation (until purged) so that its state can be asked.

@@ -2,25 +2,28 @@
 //! rules, idempotent replay by transactionID, issuance and recording.
 
 pub mod challenge;
+mod crl;
+mod enroll;
 pub mod throttle;
 pub mod webhook;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use der::Encode;
-use scep::attr::{DigestAlg, FailInfo, MessageType};
+use scep::attr::{FailInfo, MessageType};
 use scep::caps::{Capabilities, Capability};
 use scep::crypto::Decrypter;
-use scep::csr::Csr;
-use scep::request::{Body, PkiMessage, ReplyTo, Request};
+use scep::request::{Body, PkiMessage, Request};
 use scep::response::{Outcome, cert_rep};
 use tracing::{info, warn};
 use x509_cert::Certificate;
 
-use crate::ca::{Ca, Profile};
+use crate::ca::{Ca, KeyedCert};
 use crate::config::{ChallengeMode, Config};
-use crate::store::{Binding, ChallengeState, IssuedRecord, RecordError, Store};
+use crate::store::{Binding, Store};
+
+pub use crl::{RevokeError, reason_from_name};
 
 /// The NDES event-log sentence for a bad or used challenge, which admins search for.
 pub const BAD_CHALLENGE_TEXT: &str = "The password in the certificate request cannot be verified. It may have been used already. Obtain a new password to submit with this request.";
@@ -71,47 +74,39 @@ struct Rejection {
     reason: String,
 }
 
-/// What a challenge check found good, to act on when the certificate is recorded.
-enum Authorised {
-    /// A one-time challenge: its hash, consumed with the issuance.
-    OneTime(Vec<u8>),
-    /// Single password, webhook, or no challenge: nothing to consume.
-    Reusable,
-}
-
 impl Rejection {
     fn new(info: FailInfo, public: impl Into<String>, reason: impl Into<String>) -> Self {
         Rejection { info, public: public.into(), reason: reason.into() }
     }
 }
 
-/// The enrollment authority.
-pub struct Authority {
-    ca: Arc<Ca>,
-    store: Arc<dyn Store>,
-    config: Arc<Config>,
-    clock: Arc<dyn Clock>,
-    rejection_secret: [u8; 32],
-    challenge_secret: [u8; 32],
+/// The CA material with what is derived from it once: GetCACaps, GetCACert and
+/// GetNextCACert bodies. Replaced whole when the files change (rollover, RA renewal).
+pub struct Pki {
+    /// The CA and RA certificates and keys.
+    pub ca: Ca,
     caps: String,
     ca_certs: (&'static str, Vec<u8>),
-    single_key: [u8; 32],
-    challenge_throttle: throttle::Throttle,
-    webhook: Option<Arc<dyn webhook::Webhook>>,
+    next_ca_cert: Option<Vec<u8>>,
+    ca_only: bool,
 }
 
-impl Authority {
-    /// Build the authority; GetCACaps and GetCACert bodies are computed once here.
-    pub fn new(ca: Arc<Ca>, store: Arc<dyn Store>, config: Arc<Config>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+impl Pki {
+    /// Derive the protocol answers from `ca`.
+    pub fn new(ca: Ca, config: &Config) -> anyhow::Result<Self> {
         let mut caps = vec![Capability::Aes, Capability::Des3];
+        if ca.next.is_some() {
+            caps.push(Capability::GetNextCaCert);
+        }
         if config.scep.advertise_post {
             caps.push(Capability::PostPkiOperation);
         }
-        caps.extend([Capability::Sha256, Capability::Sha512]);
+        caps.extend([Capability::Renewal, Capability::Sha256, Capability::Sha512]);
         if config.scep.advertise_post {
             caps.push(Capability::ScepStandard);
         }
-        let ca_certs = if config.scep.ca_only_getcacert {
+        let ca_only = config.scep.ca_only_getcacert;
+        let ca_certs = if ca_only {
             // The CA then acts as its own RA: clients encrypt to it and trust only it.
             if !ca.ca.key.can_decrypt() {
                 anyhow::bail!("scep.ca_only_getcacert needs an RSA CA key: clients encrypt to the CA certificate");
@@ -123,6 +118,56 @@ impl Authority {
                 scep::cms::certs_only(&[ca.ra_encrypt.cert.clone(), ca.ra_sign.cert.clone(), ca.ca.cert.clone()], &[])?,
             )
         };
+        // RFC 8894 section 3.5.2: the next CA (and RA) certificates, signed by the current CA.
+        let next_ca_cert = match &ca.next {
+            Some(n) => {
+                let certs = if ca_only {
+                    vec![n.ca.cert.clone()]
+                } else {
+                    vec![n.ra_encrypt.cert.clone(), n.ra_sign.cert.clone(), n.ca.cert.clone()]
+                };
+                Some(scep::response::next_ca_cert(&certs, &ca.ca.key, &ca.ca.cert)?)
+            }
+            None => None,
+        };
+        Ok(Pki { ca, caps: Capabilities(caps).to_body(), ca_certs, next_ca_cert, ca_only })
+    }
+
+    /// Our certificates that clients encrypt to, with their keys, preferred first.
+    fn recipients(&self) -> Vec<(&Certificate, &dyn Decrypter)> {
+        let mut v: Vec<(&Certificate, &dyn Decrypter)> = if self.ca_only {
+            vec![(&self.ca.ca.cert, &self.ca.ca.key)]
+        } else {
+            vec![(&self.ca.ra_encrypt.cert, &self.ca.ra_encrypt.key), (&self.ca.ra_sign.cert, &self.ca.ra_sign.key)]
+        };
+        // Clients that cached an earlier GetCACert still encrypt to earlier certificates.
+        v.extend(self.ca.previous_ra.iter().map(|k| (&k.cert, &k.key as &dyn Decrypter)));
+        v.extend(self.ca.previous.iter().filter(|k| k.key.can_decrypt()).map(|k| (&k.cert, &k.key as &dyn Decrypter)));
+        v
+    }
+
+    /// The certificate and key that sign CertReps: one GetCACert returned.
+    fn reply_signer(&self) -> &KeyedCert {
+        if self.ca_only { &self.ca.ca } else { &self.ca.ra_sign }
+    }
+}
+
+/// The enrollment authority.
+pub struct Authority {
+    pki: RwLock<Arc<Pki>>,
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    clock: Arc<dyn Clock>,
+    rejection_secret: [u8; 32],
+    challenge_secret: [u8; 32],
+    single_key: [u8; 32],
+    challenge_throttle: throttle::Throttle,
+    webhook: Option<Arc<dyn webhook::Webhook>>,
+}
+
+impl Authority {
+    /// Build the authority; the protocol answers are computed once here.
+    pub fn new(ca: Ca, store: Arc<dyn Store>, config: Arc<Config>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let window = std::time::Duration::from_secs(config.throttle.window_secs);
         Ok(Authority {
             rejection_secret: ca.secret("implicit rejection"),
@@ -130,13 +175,18 @@ impl Authority {
             single_key: ca.secret("single password"),
             challenge_throttle: throttle::Throttle::new(config.throttle.max_failures, window),
             webhook: None,
-            ca,
+            pki: RwLock::new(Arc::new(Pki::new(ca, &config)?)),
             store,
             config,
             clock,
-            caps: Capabilities(caps).to_body(),
-            ca_certs,
         })
+    }
+
+    /// Replace the CA material (after a rollover or an RA renewal on disk).
+    pub fn replace_ca(&self, ca: Ca) -> anyhow::Result<()> {
+        let pki = Arc::new(Pki::new(ca, &self.config)?);
+        *self.pki.write().unwrap_or_else(std::sync::PoisonError::into_inner) = pki;
+        Ok(())
     }
 
     /// With a webhook client for verification and notifications.
@@ -145,29 +195,35 @@ impl Authority {
         self
     }
 
+    /// The current CA material.
+    pub fn pki(&self) -> Arc<Pki> {
+        self.pki.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
     /// Key of the single master password's encryption.
     pub fn single_password_key(&self) -> &[u8; 32] {
         &self.single_key
     }
 
     /// GetCACaps body.
-    pub fn caps(&self) -> &str {
-        &self.caps
+    pub fn caps(&self) -> String {
+        self.pki().caps.clone()
     }
 
     /// GetCACert content type and body.
-    pub fn ca_certs(&self) -> (&'static str, &[u8]) {
-        (self.ca_certs.0, &self.ca_certs.1)
+    pub fn ca_certs(&self) -> (&'static str, Vec<u8>) {
+        let p = self.pki();
+        (p.ca_certs.0, p.ca_certs.1.clone())
+    }
+
+    /// GetNextCACert body, when a next CA is prepared.
+    pub fn next_ca_cert(&self) -> Option<Vec<u8>> {
+        self.pki().next_ca_cert.clone()
     }
 
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
-    }
-
-    /// The CA.
-    pub fn ca(&self) -> &Arc<Ca> {
-        &self.ca
     }
 
     /// The configuration.
@@ -185,20 +241,25 @@ impl Authority {
         &self.challenge_secret
     }
 
-    /// Handle one PKIOperation from `requester`, received by `via` (GET or POST).
-    /// Crypto runs on the blocking pool.
-    pub async fn pki_operation(self: &Arc<Self>, bytes: Vec<u8>, requester: String, via: &'static str) -> PkiReply {
+    /// Handle one PKIOperation from `requester`, received by `via` (GET or POST), at an
+    /// endpoint that may name a template. Crypto runs on the blocking pool.
+    pub async fn pki_operation(
+        self: &Arc<Self>,
+        bytes: Vec<u8>,
+        requester: String,
+        via: &'static str,
+        template: Option<String>,
+    ) -> PkiReply {
+        let pki = self.pki();
         let this = Arc::clone(self);
+        let p2 = pki.clone();
         let opened = tokio::task::spawn_blocking(move || {
-            let msg = match PkiMessage::parse(&bytes) {
-                Ok(m) => m,
-                Err(e) => return Err(e),
-            };
+            let msg = PkiMessage::parse(&bytes)?;
             let reply = msg.reply_to().clone();
             let mtype = msg.message_type();
-            let recipients = this.recipients();
+            let recipients = p2.recipients();
             let req = msg.verify().and_then(|m| m.open(&recipients, &this.rejection_secret));
-            Ok((reply, mtype, req))
+            Ok::<_, scep::Error>((reply, mtype, req))
         })
         .await;
         let (reply, mtype, req) = match opened {
@@ -213,19 +274,19 @@ impl Authority {
             }
         };
         let tid = reply.transaction_id.to_string();
+        let ctx = enroll::Context { pki: &pki, requester: &requester, via, template: template.as_deref() };
         let outcome = match req {
             Err(e) => {
                 let r = Rejection::new(e.fail_info(), public_text(&e), e.to_string());
                 self.reject(&tid, mtype, &requester, r)
             }
-            Ok(req) => match self.decide(req, &requester, via).await {
+            Ok(req) => match self.decide(req, &ctx).await {
                 Ok(o) => o,
                 Err(r) => self.reject(&tid, mtype, &requester, r),
             },
         };
-        let this = Arc::clone(self);
         let built = tokio::task::spawn_blocking(move || {
-            let signer = this.reply_signer();
+            let signer = pki.reply_signer();
             cert_rep(&reply, &outcome, &signer.key, &signer.cert)
         })
         .await;
@@ -242,20 +303,6 @@ impl Authority {
         }
     }
 
-    /// Our certificates that clients encrypt to, with their keys, preferred first.
-    fn recipients(&self) -> Vec<(&Certificate, &dyn Decrypter)> {
-        if self.config.scep.ca_only_getcacert {
-            vec![(&self.ca.ca.cert, &self.ca.ca.key)]
-        } else {
-            vec![(&self.ca.ra_encrypt.cert, &self.ca.ra_encrypt.key), (&self.ca.ra_sign.cert, &self.ca.ra_sign.key)]
-        }
-    }
-
-    /// The certificate and key that sign CertReps: one GetCACert returned.
-    fn reply_signer(&self) -> &crate::ca::KeyedCert {
-        if self.config.scep.ca_only_getcacert { &self.ca.ca } else { &self.ca.ra_sign }
-    }
-
     fn reject(&self, tid: &str, mtype: MessageType, requester: &str, r: Rejection) -> Outcome {
         if let Some(hook) = self.webhook.clone() {
             let event = webhook::Event::Failed {
@@ -269,32 +316,14 @@ impl Authority {
         Outcome::Failure(r.info, r.public)
     }
 
-    async fn decide(self: &Arc<Self>, req: Request, requester: &str, via: &'static str) -> Result<Outcome, Rejection> {
+    async fn decide(self: &Arc<Self>, req: Request, ctx: &enroll::Context<'_>) -> Result<Outcome, Rejection> {
         let Request { reply, body, .. } = req;
         match body {
-            Body::PkcsReq(csr) => self.enroll(&reply, csr, requester, via).await,
-            Body::RenewalReq(_) => Err(Rejection::new(
-                FailInfo::BadRequest,
-                "RenewalReq is not accepted by this server.",
-                "RenewalReq received; renewal is not enabled",
-            )),
-            Body::CertPoll(ias) => {
-                let found = self
-                    .store
-                    .issued_for_poll(reply.transaction_id.as_str(), &ias.subject.to_string())
-                    .await
-                    .map_err(internal)?;
-                match found {
-                    Some(row) => self.success_from_der(&row.der),
-                    None => Err(Rejection::new(
-                        FailInfo::BadCertId,
-                        "No request with this transactionID is known.",
-                        "CertPoll for an unknown transaction",
-                    )),
-                }
-            }
+            Body::PkcsReq(csr) => self.enroll(&reply, csr, MessageType::PkcsReq, ctx).await,
+            Body::RenewalReq(csr) => self.enroll(&reply, csr, MessageType::RenewalReq, ctx).await,
+            Body::CertPoll(ias) => self.poll(&reply, &ias, ctx).await,
             Body::GetCert(isn) => {
-                if isn.issuer != *self.ca.ca.cert.tbs_certificate().subject() {
+                if !ctx.pki.ca.cas().any(|c| *c.cert.tbs_certificate().subject() == isn.issuer) {
                     return Err(Rejection::new(
                         FailInfo::BadCertId,
                         "The issuer is not this CA.",
@@ -303,7 +332,7 @@ impl Authority {
                 }
                 let serial = hex::encode_upper(isn.serial_number.as_bytes());
                 match self.store.certificate(&serial).await.map_err(internal)? {
-                    Some(row) => self.success_from_der(&row.der),
+                    Some(row) => Ok(Outcome::Success { certificates: vec![cert_of(&row.der)?], crls: vec![] }),
                     None => Err(Rejection::new(
                         FailInfo::BadCertId,
                         "No certificate with this serial number.",
@@ -311,202 +340,21 @@ impl Authority {
                     )),
                 }
             }
-            Body::GetCrl(_) => Err(Rejection::new(
-                FailInfo::BadRequest,
-                "GetCRL is not offered by this server.",
-                "GetCRL received; CRLs are not enabled",
-            )),
-        }
-    }
-
-    fn success_from_der(&self, der: &[u8]) -> Result<Outcome, Rejection> {
-        let cert = crate::ca::cert_from_der(der).ok_or_else(|| internal("stored certificate does not decode"))?;
-        let mut certificates = vec![cert];
-        if self.config.scep.include_ca_in_reply {
-            certificates.push(self.ca.ca.cert.clone());
-        }
-        Ok(Outcome::Success { certificates, crls: vec![] })
-    }
-
-    async fn enroll(
-        self: &Arc<Self>,
-        reply: &ReplyTo,
-        csr: Csr,
-        requester: &str,
-        via: &'static str,
-    ) -> Result<Outcome, Rejection> {
-        let tid = reply.transaction_id.as_str();
-        let signer_sha256 = DigestAlg::Sha256.digest(&reply.recipient.to_der().map_err(internal)?);
-        let csr_sha256 = DigestAlg::Sha256.digest(csr.to_der());
-
-        // A resent request (same transactionID, signer certificate and CSR) gets the
-        // certificate it already got. A new key or signer with the same transactionID
-        // is a new request: clients derive transactionIDs from keys.
-        if let Some(row) = self.store.issued_for_retry(tid, &signer_sha256, &csr_sha256).await.map_err(internal)? {
-            info!(
-                transaction_id = tid,
-                serial = row.serial,
-                "resent request: answering with the certificate already issued"
-            );
-            return self.success_from_der(&row.der);
-        }
-
-        if reply.recipient.tbs_certificate().subject_public_key_info().algorithm.oid
-            != scep::crypto::alg::RSA_ENCRYPTION
-        {
-            return Err(Rejection::new(
-                FailInfo::BadAlg,
-                "The request must be signed with an RSA key: the reply is encrypted to the signer certificate.",
-                "non-RSA signer certificate",
-            ));
-        }
-        self.check_key(&csr)?;
-        let now = self.clock.now();
-        let ip: Option<std::net::IpAddr> = requester.parse().ok();
-        if ip.is_some_and(|ip| self.challenge_throttle.blocked(ip)) {
-            return Err(Rejection::new(
-                FailInfo::BadRequest,
-                "Too many failed attempts from this address; try again later.",
-                "address throttled after repeated wrong challenges",
-            ));
-        }
-        let authorised = match self.authorise(&csr, tid, requester, now).await {
-            Ok(a) => a,
-            Err(r) => {
-                if r.public == BAD_CHALLENGE_TEXT
-                    && let Some(ip) = ip
-                {
-                    self.challenge_throttle.failure(ip);
-                }
-                return Err(r);
-            }
-        };
-        let consume = match authorised {
-            Authorised::OneTime(hash) => Some(hash),
-            Authorised::Reusable => None,
-        };
-
-        let profile = Profile {
-            name: "default".into(),
-            validity: scep::x509::days(self.config.issuance.validity_days),
-            extended_key_usage: vec![const_oid::db::rfc5280::ID_KP_CLIENT_AUTH],
-            min_rsa_bits: self.config.issuance.min_rsa_bits,
-        };
-        let this = Arc::clone(self);
-        let (cert, csr) = tokio::task::spawn_blocking(move || {
-            let c = this.ca.issue(&csr, &profile, now);
-            (c, csr)
-        })
-        .await
-        .map_err(internal)?;
-        let cert = cert.map_err(internal)?;
-        let der = cert.to_der().map_err(internal)?;
-        let tbs = cert.tbs_certificate();
-        let rec = IssuedRecord {
-            serial: hex::encode_upper(tbs.serial_number().as_bytes()),
-            subject: tbs.subject().to_string(),
-            sans: crate::names::sans(&csr),
-            not_before: unix(tbs.validity().not_before.to_system_time()),
-            not_after: unix(tbs.validity().not_after.to_system_time()),
-            issued_at: unix(now),
-            transaction_id: tid.to_owned(),
-            message_type: MessageType::PkcsReq.name().to_owned(),
-            signer_sha256,
-            csr_sha256,
-            requester: requester.to_owned(),
-            template: "default".into(),
-            renews_serial: None,
-            der,
-        };
-        let serial = rec.serial.clone();
-        let subject = rec.subject.clone();
-        // The certificate reaches the client only after this commit; the challenge is
-        // consumed in the same transaction, so one password gives one certificate.
-        match self.store.record_issued(rec, consume.as_deref().map(|h| (h, unix(now)))).await {
-            Ok(()) => {}
-            Err(RecordError::ChallengeGone) => {
-                return Err(Rejection::new(
-                    FailInfo::BadRequest,
-                    BAD_CHALLENGE_TEXT,
-                    "the challenge was used by a concurrent request",
-                ));
-            }
-            Err(e) => return Err(internal(e)),
-        }
-        info!(transaction_id = tid, serial, subject, requester, via, "certificate issued");
-        if let Some(hook) = self.webhook.clone() {
-            let der = cert.to_der().map_err(internal)?;
-            let not_after = cert.tbs_certificate().validity().not_after.to_string();
-            let event = webhook::Event::Issued {
-                transaction_id: tid.to_owned(),
-                serial,
-                subject,
-                thumbprint: hex::encode_upper(DigestAlg::Sha1.digest(&der)),
-                sha256: hex::encode_upper(DigestAlg::Sha256.digest(&der)),
-                not_after,
-            };
-            tokio::spawn(async move { hook.notify(&event).await });
-        }
-        let mut certificates = vec![cert];
-        if self.config.scep.include_ca_in_reply {
-            certificates.push(self.ca.ca.cert.clone());
-        }
-        Ok(Outcome::Success { certificates, crls: vec![] })
-    }
-
-    /// Check the request's challenge the way the configured mode says.
-    async fn authorise(&self, csr: &Csr, tid: &str, requester: &str, now: SystemTime) -> Result<Authorised, Rejection> {
-        let bad = |reason: &str| Rejection::new(FailInfo::BadRequest, BAD_CHALLENGE_TEXT, reason);
-        match self.config.challenge.mode {
-            ChallengeMode::OneTime => {
-                let pw = csr.challenge().ok_or_else(|| bad("no challengePassword in the CSR"))?;
-                let hash = challenge::hash(&self.challenge_secret, pw.expose());
-                match self.store.challenge_state(&hash, unix(now)).await.map_err(internal)? {
-                    ChallengeState::Valid(id, binding) => {
-                        check_binding(&binding, csr).map_err(|why| {
-                            Rejection::new(
-                                FailInfo::BadRequest,
-                                format!("The request does not match its challenge: {why}."),
-                                format!("challenge {id} is bound: {why}"),
-                            )
-                        })?;
-                        Ok(Authorised::OneTime(hash))
-                    }
-                    ChallengeState::Unusable(status) => Err(bad(&format!("challenge is {status:?}").to_lowercase())),
-                    ChallengeState::Unknown => Err(bad("unknown challenge")),
-                }
-            }
-            ChallengeMode::Single => {
-                let pw = csr.challenge().ok_or_else(|| bad("no challengePassword in the CSR"))?;
-                let master = challenge::single_password(self.store.as_ref(), &self.single_key)
-                    .await
-                    .map_err(internal)?
-                    .ok_or_else(|| bad("no single password is set (scepd challenge rotate)"))?;
-                if scep::crypto::constant_time_eq(pw.expose().trim().as_bytes(), master.as_bytes()) {
-                    Ok(Authorised::Reusable)
-                } else {
-                    Err(bad("wrong single password"))
-                }
-            }
-            ChallengeMode::None => {
-                warn!(transaction_id = tid, requester, "enrolling without a challenge: challenge.mode is \"none\"");
-                Ok(Authorised::Reusable)
-            }
-            ChallengeMode::Webhook => {
-                let hook = self.webhook.as_ref().ok_or_else(|| internal("webhook mode without a webhook client"))?;
-                let request = webhook::VerifyRequest {
-                    transaction_id: tid.to_owned(),
-                    message_type: MessageType::PkcsReq.name().to_owned(),
-                    challenge: csr.challenge().map(|c| c.expose().to_owned()),
-                    csr: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, csr.to_der()),
-                    subject: csr.subject().to_string(),
-                    sans: crate::names::sans(csr),
-                    requester: requester.to_owned(),
-                };
-                match hook.verify(&request).await {
-                    webhook::Decision::Allow => Ok(Authorised::Reusable),
-                    webhook::Decision::Deny(why) => Err(bad(&format!("webhook denied: {why}"))),
-                }
+            Body::GetCrl(isn) => {
+                // The CA named by issuer; with several generations of one name, the one
+                // that issued the serial, else the current one.
+                let serial = hex::encode_upper(isn.serial_number.as_bytes());
+                let row = self.store.certificate(&serial).await.map_err(internal)?;
+                let ca = row
+                    .as_ref()
+                    .and_then(|r| ctx.pki.ca.by_id(&r.ca_id))
+                    .or_else(|| ctx.pki.ca.cas().find(|c| *c.cert.tbs_certificate().subject() == isn.issuer))
+                    .ok_or_else(|| {
+                        Rejection::new(FailInfo::BadCertId, "The issuer is not this CA.", "GetCRL for a foreign issuer")
+                    })?;
+                let crl = self.crl_for(ca).await.map_err(internal)?;
+                let crl = <x509_cert::crl::CertificateList as der::Decode>::from_der(&crl).map_err(internal)?;
+                Ok(Outcome::Success { certificates: vec![], crls: vec![crl] })
             }
         }
     }
@@ -541,32 +389,11 @@ impl Authority {
             ChallengeMode::None | ChallengeMode::Webhook => AdminChallenge::NotIssued(c.mode),
         })
     }
+}
 
-    fn check_key(&self, csr: &Csr) -> Result<(), Rejection> {
-        let spki = csr.public_key();
-        let bits = scep::crypto::key_bits(spki).ok_or_else(|| {
-            Rejection::new(
-                FailInfo::BadAlg,
-                "The key type is not supported (use RSA, P-256 or P-384).",
-                "unsupported key type",
-            )
-        })?;
-        if spki.algorithm.oid == scep::crypto::alg::RSA_ENCRYPTION && bits < self.config.issuance.min_rsa_bits {
-            return Err(Rejection::new(
-                FailInfo::BadRequest,
-                format!("The RSA key has {bits} bits; at least {} are required.", self.config.issuance.min_rsa_bits),
-                format!("RSA key of {bits} bits"),
-            ));
-        }
-        if csr.subject().is_empty() && csr.subject_alt_name().is_none() {
-            return Err(Rejection::new(
-                FailInfo::BadRequest,
-                "The request has neither a subject nor a subject alternative name.",
-                "empty subject",
-            ));
-        }
-        Ok(())
-    }
+/// A certificate from stored DER.
+fn cert_of(der: &[u8]) -> Result<Certificate, Rejection> {
+    crate::ca::cert_from_der(der).ok_or_else(|| internal("stored certificate does not decode"))
 }
 
 /// What the admin page shows.
@@ -579,27 +406,6 @@ pub enum AdminChallenge {
     Single(zeroize::Zeroizing<String>),
     /// This mode issues no passwords.
     NotIssued(ChallengeMode),
-}
-
-/// Whether `csr` carries what `binding` requires: the same subject, and exactly the
-/// bound SANs.
-fn check_binding(binding: &Binding, csr: &Csr) -> Result<(), String> {
-    if let Some(subject) = &binding.subject {
-        let want = subject.parse::<x509_cert::name::Name>().map(|n| n.to_string()).unwrap_or_else(|_| subject.clone());
-        if !csr.subject().to_string().eq_ignore_ascii_case(&want) {
-            return Err(format!("the subject must be {want}"));
-        }
-    }
-    if let Some(sans) = &binding.sans {
-        let mut want: Vec<String> = sans.iter().map(|s| s.to_ascii_lowercase()).collect();
-        let mut got: Vec<String> = crate::names::sans(csr).iter().map(|s| s.to_ascii_lowercase()).collect();
-        want.sort();
-        got.sort();
-        if want != got {
-            return Err(format!("the subject alternative names must be {}", sans.join(", ")));
-        }
-    }
-    Ok(())
 }
 
 /// The text a client sees for a protocol error: fixed sentences, never library text.

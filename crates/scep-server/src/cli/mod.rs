@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -12,6 +13,8 @@ use x509_cert::name::Name;
 use crate::authority::{AdminChallenge, Authority, Clock, SystemClock, challenge, unix};
 use crate::store::Binding;
 
+mod lifecycle;
+mod maintenance;
 mod users;
 use crate::ca::{Ca, InitParams, Passphrase, files};
 use crate::config::{self, Config};
@@ -62,6 +65,34 @@ enum Command {
     Cert {
         #[command(subcommand)]
         command: CertCommand,
+    },
+    /// Requests waiting for approval (templates with approval = "manual").
+    Request {
+        #[command(subcommand)]
+        command: RequestCommand,
+    },
+    /// Publish a fresh CRL of the current CA and print it (PEM).
+    Crl {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Write DER to this file instead.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// CA rollover.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// RA certificates.
+    Ra {
+        #[command(subcommand)]
+        command: RaCommand,
+    },
+    /// CA and RA certificates, their expiry, a prepared rollover, pending requests.
+    Status {
+        #[command(flatten)]
+        dir: DataDir,
     },
 }
 
@@ -135,6 +166,70 @@ enum ChallengeCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum RequestCommand {
+    /// List requests (pending by default).
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+        /// pending, approved, rejected, issued or all.
+        #[arg(long, default_value = "pending")]
+        status: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending request: the client's next poll gets its certificate.
+    Approve {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Request id.
+        id: String,
+    },
+    /// Reject a pending request: the client's next poll gets FAILURE.
+    Reject {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Request id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CaCommand {
+    /// Prepare the next CA (new key, same subject): advertised by GetNextCACert at once,
+    /// taking over at the time given.
+    Rollover {
+        #[command(flatten)]
+        dir: DataDir,
+        /// When the new CA takes over, RFC 3339 (default: now + --in-days).
+        #[arg(long)]
+        at: Option<String>,
+        /// Days from now until it takes over (when --at is not given).
+        #[arg(long, default_value_t = 7)]
+        in_days: u64,
+        /// Validity of the new CA, days.
+        #[arg(long, default_value_t = 3650)]
+        validity_days: u64,
+        /// Validity of its RA certificates, days.
+        #[arg(long, default_value_t = 730)]
+        ra_validity_days: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RaCommand {
+    /// Replace the RA certificates (new keys) from the current CA; running servers pick
+    /// them up within seconds, and keep decrypting for clients that cached the old ones.
+    Renew {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Validity, days.
+        #[arg(long, default_value_t = 730)]
+        validity_days: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum UserCommand {
     /// Add a user of the admin page and API.
     Add {
@@ -193,6 +288,17 @@ enum CertCommand {
         /// Serial number in hex.
         serial: String,
     },
+    /// Revoke a certificate and publish a new CRL.
+    Revoke {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Serial number in hex.
+        serial: String,
+        /// RFC 5280 reason: unspecified, keyCompromise, caCompromise, affiliationChanged,
+        /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn.
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 /// Run the parsed command.
@@ -229,7 +335,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cert { command } => match command {
             CertCommand::List { dir, limit, json } => cert_list(&dir.data_dir, limit, json).await,
             CertCommand::Show { dir, serial } => cert_show(&dir.data_dir, &serial).await,
+            CertCommand::Revoke { dir, serial, reason } => {
+                lifecycle::revoke(&dir.data_dir, &serial, reason.as_deref()).await
+            }
         },
+        Command::Request { command } => lifecycle::request(command).await,
+        Command::Crl { dir, out } => lifecycle::crl(&dir.data_dir, out.as_deref()).await,
+        Command::Ca { command } => lifecycle::ca(command).await,
+        Command::Ra { command } => lifecycle::ra(command).await,
+        Command::Status { dir } => lifecycle::status(&dir.data_dir).await,
     }
 }
 
@@ -296,21 +410,23 @@ async fn init(a: &InitArgs) -> anyhow::Result<()> {
 
 struct Loaded {
     config: Arc<Config>,
-    ca: Arc<Ca>,
+    pass: Passphrase,
+    ca: Ca,
     store: Arc<dyn store::Store>,
 }
 
 async fn load(dir: &Path, migrate: bool) -> anyhow::Result<Loaded> {
     let config = Config::load(dir)?;
     let pass = Passphrase::locate(dir, config.passphrase_file.as_deref())?;
+    crate::ca::rollover::promote_if_due(dir, clock().now())?;
     let ca = Ca::load(dir, &pass)?;
     let store = store::open(&config.database_url, migrate && config.auto_migrate)
         .await
         .with_context(|| format!("cannot open the database {}", config.database_url))?;
-    Ok(Loaded { config: Arc::new(config), ca: Arc::new(ca), store })
+    Ok(Loaded { config: Arc::new(config), pass, ca, store })
 }
 
-fn clock() -> Arc<dyn Clock> {
+pub(crate) fn clock() -> Arc<dyn Clock> {
     let offset = std::env::var("SCEPD_CLOCK_OFFSET_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
     Arc::new(SystemClock::with_offset(offset))
 }
@@ -335,7 +451,12 @@ async fn serve(dir: &Path, listen: Option<&str>) -> anyhow::Result<()> {
         );
         authority = authority.with_webhook(Arc::new(client));
     }
-    let state = AppState::new(Arc::new(authority));
+    for line in lifecycle::expiry_report(&authority.pki().ca, SystemTime::now()) {
+        if line.contains("WARNING") { tracing::warn!("{line}") } else { tracing::info!("{line}") }
+    }
+    let authority = Arc::new(authority);
+    tokio::spawn(maintenance::run(dir.to_path_buf(), l.pass.clone(), authority.clone()));
+    let state = AppState::new(authority);
     let listener = tokio::net::TcpListener::bind(l.config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", l.config.listen))?;
@@ -345,7 +466,7 @@ async fn serve(dir: &Path, listen: Option<&str>) -> anyhow::Result<()> {
     };
     let tls_task = match &l.config.tls {
         Some(tls) => {
-            let server_config = http::tls::server_config(tls, state.authority.ca())?;
+            let server_config = http::tls::server_config(tls, &state.authority.pki().ca)?;
             let tls_listener = tokio::net::TcpListener::bind(tls.listen)
                 .await
                 .with_context(|| format!("cannot listen on {} (tls.listen)", tls.listen))?;
@@ -382,7 +503,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-async fn authority(dir: &Path) -> anyhow::Result<Authority> {
+pub(crate) async fn authority(dir: &Path) -> anyhow::Result<Authority> {
     let l = load(dir, true).await?;
     Authority::new(l.ca, l.store, l.config, clock())
 }
@@ -502,7 +623,7 @@ async fn cert_show(dir: &Path, serial: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn fmt_time(t: i64) -> String {
+pub(crate) fn fmt_time(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
         .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())

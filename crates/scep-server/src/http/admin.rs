@@ -78,7 +78,7 @@ pub(super) async fn page(
         return html(&message_page("You do not have sufficient permission to enroll with SCEP."));
     }
     let cfg = &state.authority.config().challenge;
-    let thumb = thumbprint(&state.authority.ca().ca.cert.to_der().unwrap_or_default());
+    let thumb = thumbprint(&state.authority.pki().ca.ca.cert.to_der().unwrap_or_default());
     match state.authority.admin_challenge(&user.0.name, Binding::default()).await {
         Ok(AdminChallenge::OneTime(m)) => html(&password_page(
             &thumb,

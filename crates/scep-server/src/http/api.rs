@@ -209,3 +209,122 @@ fn valid_san(s: &str) -> bool {
     let Some((kind, value)) = s.split_once(':') else { return false };
     !value.is_empty() && ["DNS", "IP", "email", "URI", "UPN"].iter().any(|k| k.eq_ignore_ascii_case(kind))
 }
+
+async fn admin_user(
+    state: &AppState,
+    headers: &HeaderMap,
+    transport: Option<Transport>,
+    peer: SocketAddr,
+) -> Result<auth::User, Response> {
+    auth::require_secure(state, transport, peer)?;
+    let user = auth::authenticate(state, headers, peer).await?;
+    if !user.can(Permission::Admin) {
+        return Err(error(StatusCode::FORBIDDEN, "This needs the admin permission."));
+    }
+    Ok(user)
+}
+
+/// `GET /api/v1/requests[?status=pending]`: requests that went through approval.
+pub(super) async fn requests(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    transport: Option<axum::Extension<Transport>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    if let Err(r) = admin_user(&state, &headers, transport.map(|t| t.0), peer).await {
+        return r;
+    }
+    let status = uri.query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("status="))).map(str::to_owned);
+    match state.authority.store().list_pending(status.as_deref()).await {
+        Ok(rows) => json_response(StatusCode::OK, json!({ "requests": rows })),
+        Err(e) => {
+            tracing::warn!(error = %e, "API: list requests failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
+        }
+    }
+}
+
+/// `POST /api/v1/requests/{id}/approve` and `.../reject`.
+pub(super) async fn decide(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    transport: Option<axum::Extension<Transport>>,
+    headers: HeaderMap,
+    Path((id, decision)): Path<(String, String)>,
+) -> Response {
+    let user = match admin_user(&state, &headers, transport.map(|t| t.0), peer).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return error(StatusCode::NOT_FOUND, "use approve or reject"),
+    };
+    let now = unix(state.authority.now());
+    match state.authority.store().decide_pending(&id, approve, &user.0.name, now).await {
+        Ok(true) => {
+            tracing::info!(id, user = user.0.name, approve, "pending request decided");
+            json_response(StatusCode::OK, json!({ "id": id, "status": if approve { "approved" } else { "rejected" } }))
+        }
+        Ok(false) => error(StatusCode::NOT_FOUND, "no pending request with this id"),
+        Err(e) => {
+            tracing::warn!(error = %e, "API: decision failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    reason: Option<String>,
+}
+
+/// `POST /api/v1/certificates/{serial}/revoke` with optional `{"reason": "keyCompromise"}`.
+pub(super) async fn revoke_certificate(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    transport: Option<axum::Extension<Transport>>,
+    headers: HeaderMap,
+    Path(serial): Path<String>,
+    body: Bytes,
+) -> Response {
+    let user = match admin_user(&state, &headers, transport.map(|t| t.0), peer).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let req: RevokeBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RevokeBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")),
+        }
+    };
+    let reason = match req.reason.as_deref().map(crate::authority::reason_from_name) {
+        None => None,
+        Some(Some(r)) => Some(r),
+        Some(None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "unknown reason: use an RFC 5280 name such as keyCompromise or superseded",
+            );
+        }
+    };
+    match state.authority.revoke(&serial, reason).await {
+        Ok(()) => {
+            tracing::info!(serial, user = user.0.name, "revoked through the API");
+            json_response(StatusCode::OK, json!({ "serial": serial.to_ascii_uppercase(), "status": "revoked" }))
+        }
+        Err(crate::authority::RevokeError::NotFound(_)) => {
+            error(StatusCode::NOT_FOUND, "no certificate with this serial")
+        }
+        Err(crate::authority::RevokeError::AlreadyRevoked(_)) => error(StatusCode::CONFLICT, "already revoked"),
+        Err(e) => {
+            tracing::warn!(error = %e, "API: revoke failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
+        }
+    }
+}

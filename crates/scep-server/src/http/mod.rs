@@ -54,6 +54,10 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ready))
         .route("/api/v1/challenges", get(api::list).post(api::create))
         .route("/api/v1/challenges/{id}", get(api::show).delete(api::revoke))
+        .route("/api/v1/requests", get(api::requests))
+        .route("/api/v1/requests/{id}/{decision}", axum::routing::post(api::decide))
+        .route("/api/v1/certificates/{serial}/revoke", axum::routing::post(api::revoke_certificate))
+        .route("/crl/{file}", get(crl))
         .fallback(fallback)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
@@ -115,6 +119,26 @@ async fn fallback(
         return scep_routes::handle(&state, peer, method, uri, body).await;
     }
     plain(StatusCode::NOT_FOUND, "Not found.\n")
+}
+
+/// `/crl/ca.crl` (the current CA) and `/crl/CAID.crl` (any generation), DER.
+async fn crl(State(state): State<AppState>, axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    let Some(id) = file.strip_suffix(".crl") else {
+        return plain(StatusCode::NOT_FOUND, "Not found.\n");
+    };
+    match state.authority.crl_by_id(id).await {
+        Ok(Some(der)) => {
+            let mut r = der.into_response();
+            r.headers_mut()
+                .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/pkix-crl"));
+            r
+        }
+        Ok(None) => plain(StatusCode::NOT_FOUND, "No such CA.\n"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot produce the CRL");
+            plain(StatusCode::SERVICE_UNAVAILABLE, "The CRL is not available.\n")
+        }
+    }
 }
 
 async fn health() -> Response {

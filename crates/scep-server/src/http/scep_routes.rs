@@ -52,26 +52,27 @@ pub(super) async fn handle(state: &AppState, peer: SocketAddr, method: Method, u
     };
     let authority = &state.authority;
     match (op, &method) {
-        (Operation::GetCaCaps, &Method::GET) => with_type("text/plain", authority.caps().as_bytes().to_vec()),
+        (Operation::GetCaCaps, &Method::GET) => with_type("text/plain", authority.caps().into_bytes()),
         (Operation::GetCaCert, &Method::GET) => {
             let (ct, body) = authority.ca_certs();
-            with_type(ct, body.to_vec())
+            with_type(ct, body)
         }
-        (Operation::GetNextCaCert, &Method::GET) => {
-            plain(StatusCode::NOT_FOUND, "No next CA certificate is available.\n")
-        }
+        (Operation::GetNextCaCert, &Method::GET) => match authority.next_ca_cert() {
+            Some(body) => with_type(operation::CONTENT_TYPE_NEXT_CA_CERT, body),
+            None => plain(StatusCode::NOT_FOUND, "No next CA certificate is available.\n"),
+        },
         (Operation::PkiOperation, &Method::POST) => {
             if body.is_empty() {
                 return plain(StatusCode::BAD_REQUEST, "The request body is empty.\n");
             }
-            pki(state, body.to_vec(), peer, "POST").await
+            pki(state, body.to_vec(), peer, "POST", endpoint_template(state, uri.path())).await
         }
         (Operation::PkiOperation, &Method::GET) => {
             let Some(msg) = query.message.as_deref().filter(|m| !m.is_empty()) else {
                 return plain(StatusCode::BAD_REQUEST, "Missing message parameter.\n");
             };
             match operation::decode_message(msg) {
-                Ok(bytes) => pki(state, bytes, peer, "GET").await,
+                Ok(bytes) => pki(state, bytes, peer, "GET", endpoint_template(state, uri.path())).await,
                 Err(_) => plain(StatusCode::BAD_REQUEST, "The message parameter is not base64.\n"),
             }
         }
@@ -79,8 +80,21 @@ pub(super) async fn handle(state: &AppState, peer: SocketAddr, method: Method, u
     }
 }
 
-async fn pki(state: &AppState, bytes: Vec<u8>, peer: SocketAddr, via: &'static str) -> Response {
-    match state.authority.pki_operation(bytes, peer.ip().to_string(), via).await {
+/// `/scep/NAME/...` names template NAME when one is configured.
+fn endpoint_template(state: &AppState, path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/scep/")?;
+    let name = rest.split('/').next()?;
+    state.authority.config().templates.contains(name).then(|| name.to_owned())
+}
+
+async fn pki(
+    state: &AppState,
+    bytes: Vec<u8>,
+    peer: SocketAddr,
+    via: &'static str,
+    template: Option<String>,
+) -> Response {
+    match state.authority.pki_operation(bytes, peer.ip().to_string(), via, template).await {
         PkiReply::CertRep(der) => with_type(operation::CONTENT_TYPE_PKI_MESSAGE, der),
         PkiReply::Unreadable => plain(StatusCode::BAD_REQUEST, "The request is not a valid SCEP message.\n"),
     }

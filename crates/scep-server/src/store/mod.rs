@@ -35,6 +35,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct IssuedRecord {
     /// Uppercase hex serial.
     pub serial: String,
+    /// Issuing CA id.
+    pub ca_id: String,
     /// Subject, RFC 4514.
     pub subject: String,
     /// Subject alternative names as `type:value`.
@@ -59,6 +61,8 @@ pub struct IssuedRecord {
     pub template: String,
     /// The serial of the certificate this one renews.
     pub renews_serial: Option<String>,
+    /// The approved pending request this certificate completes.
+    pub pending_id: Option<String>,
     /// The certificate.
     pub der: Vec<u8>,
 }
@@ -68,6 +72,8 @@ pub struct IssuedRecord {
 pub struct CertificateRow {
     /// Uppercase hex serial.
     pub serial: String,
+    /// Issuing CA id.
+    pub ca_id: String,
     /// Subject.
     pub subject: String,
     /// SANs.
@@ -88,6 +94,12 @@ pub struct CertificateRow {
     pub challenge_id: Option<String>,
     /// `valid` or `revoked`.
     pub status: String,
+    /// Revocation time, unix seconds.
+    pub revoked_at: Option<i64>,
+    /// RFC 5280 reason code.
+    pub revocation_reason: Option<i64>,
+    /// The serial this certificate renewed.
+    pub renews_serial: Option<String>,
     /// DER.
     #[serde(skip)]
     pub der: Vec<u8>,
@@ -205,6 +217,84 @@ pub struct NewChallenge {
     pub binding: Binding,
 }
 
+/// A request waiting for (or past) an administrator's decision.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PendingRow {
+    /// Public id.
+    pub id: String,
+    /// transactionID.
+    pub transaction_id: String,
+    /// SHA-256 of the signer certificate.
+    #[serde(skip)]
+    pub signer_sha256: Vec<u8>,
+    /// SHA-256 of the CSR.
+    #[serde(skip)]
+    pub csr_sha256: Vec<u8>,
+    /// The CSR.
+    #[serde(skip)]
+    pub csr: Vec<u8>,
+    /// The request's signer certificate.
+    #[serde(skip)]
+    pub signer_der: Vec<u8>,
+    /// Subject.
+    pub subject: String,
+    /// SANs.
+    pub sans: Vec<String>,
+    /// Client address.
+    pub requester: String,
+    /// Template.
+    pub template: String,
+    /// PKCSReq or RenewalReq.
+    pub message_type: String,
+    /// The certificate renewed, for renewals.
+    pub renews_serial: Option<String>,
+    /// pending, approved, rejected, issued.
+    pub status: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub decided_at: Option<i64>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// Serial issued.
+    pub serial: Option<String>,
+}
+
+/// What revoking found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// Now revoked.
+    Revoked,
+    /// It was already.
+    AlreadyRevoked,
+    /// No such certificate.
+    NotFound,
+}
+
+/// A revoked certificate for a CRL.
+#[derive(Clone, Debug)]
+pub struct RevokedEntry {
+    /// Uppercase hex serial.
+    pub serial: String,
+    /// Unix seconds.
+    pub revoked_at: i64,
+    /// RFC 5280 reason code.
+    pub reason: Option<i64>,
+}
+
+/// A stored CRL.
+#[derive(Clone, Debug)]
+pub struct CrlRow {
+    /// CRL number.
+    pub number: i64,
+    /// Unix seconds.
+    pub this_update: i64,
+    /// Unix seconds.
+    pub next_update: i64,
+    /// DER.
+    pub der: Vec<u8>,
+}
+
 /// The persistence seam. Every method is one atomic unit.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -241,6 +331,32 @@ pub trait Store: Send + Sync {
     async fn list_certificates(&self, limit: u32) -> StoreResult<Vec<CertificateRow>>;
     /// Number of certificates stored.
     async fn count_certificates(&self) -> StoreResult<u64>;
+    /// Revoke a certificate.
+    async fn revoke(&self, serial: &str, reason: Option<i64>, now: i64) -> StoreResult<RevokeOutcome>;
+    /// Revoked certificates issued by `ca_id`, for its CRL.
+    async fn revoked(&self, ca_id: &str) -> StoreResult<Vec<RevokedEntry>>;
+    /// The newest CRL of `ca_id`.
+    async fn latest_crl(&self, ca_id: &str) -> StoreResult<Option<CrlRow>>;
+    /// Store a CRL; `false` if that number exists already (another instance made it).
+    async fn record_crl(&self, ca_id: &str, crl: &CrlRow) -> StoreResult<bool>;
+    /// Record a request for approval, consuming its one-time challenge (by hash) in
+    /// the same transaction, like [`Store::record_issued`].
+    async fn record_pending(&self, row: &PendingRow, consume: Option<(&[u8], i64)>) -> Result<(), RecordError>;
+    /// The pending request of a resent message (same transaction, signer, CSR).
+    async fn pending_for_retry(
+        &self,
+        transaction_id: &str,
+        signer_sha256: &[u8],
+        csr_sha256: &[u8],
+    ) -> StoreResult<Option<PendingRow>>;
+    /// The newest pending request of `transaction_id` for `subject` (CertPoll).
+    async fn pending_for_poll(&self, transaction_id: &str, subject: &str) -> StoreResult<Option<PendingRow>>;
+    /// A pending request by id.
+    async fn pending(&self, id: &str) -> StoreResult<Option<PendingRow>>;
+    /// Requests with `status` (all when `None`), newest first.
+    async fn list_pending(&self, status: Option<&str>) -> StoreResult<Vec<PendingRow>>;
+    /// Move a `pending` request to `approved` or `rejected`; `false` if it was not pending.
+    async fn decide_pending(&self, id: &str, approve: bool, by: &str, now: i64) -> StoreResult<bool>;
     /// Add a user; `false` if the name exists.
     async fn add_user(&self, name: &str, password_hash: &str, permissions: &[String], now: i64) -> StoreResult<bool>;
     /// Replace a user's password hash; `false` if there is no such user.

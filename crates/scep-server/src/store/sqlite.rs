@@ -11,8 +11,8 @@ use sqlx::{
 };
 
 use super::{
-    Binding, CertificateRow, ChallengeRow, ChallengeState, ChallengeStatus, IssuedRecord, NewChallenge, RecordError,
-    Store, StoreResult, UserRow,
+    Binding, CertificateRow, ChallengeRow, ChallengeState, ChallengeStatus, CrlRow, IssuedRecord, NewChallenge,
+    PendingRow, RecordError, RevokeOutcome, RevokedEntry, Store, StoreResult, UserRow,
 };
 
 /// Migrations compiled into the binary, so that one file is all there is to deploy.
@@ -61,6 +61,7 @@ fn row_to_cert(r: &SqliteRow) -> StoreResult<CertificateRow> {
     let sans: String = r.try_get("sans")?;
     Ok(CertificateRow {
         serial: r.try_get("serial")?,
+        ca_id: r.try_get("ca_id")?,
         subject: r.try_get("subject")?,
         sans: serde_json::from_str(&sans).unwrap_or_default(),
         not_before: r.try_get("not_before")?,
@@ -71,6 +72,9 @@ fn row_to_cert(r: &SqliteRow) -> StoreResult<CertificateRow> {
         template: r.try_get("template")?,
         challenge_id: r.try_get("challenge_id")?,
         status: r.try_get("status")?,
+        revoked_at: r.try_get("revoked_at")?,
+        revocation_reason: r.try_get("revocation_reason")?,
+        renews_serial: r.try_get("renews_serial")?,
         der: r.try_get("der")?,
     })
 }
@@ -98,6 +102,32 @@ fn row_to_challenge(r: &SqliteRow, now: i64) -> StoreResult<ChallengeRow> {
     })
 }
 
+const PENDING_COLUMNS: &str = "id, transaction_id, signer_sha256, csr_sha256, csr, signer_der, subject, sans, requester, \
+     template, message_type, renews_serial, status, created_at, decided_at, decided_by, serial";
+
+fn row_to_pending(r: &SqliteRow) -> StoreResult<PendingRow> {
+    let sans: String = r.try_get("sans")?;
+    Ok(PendingRow {
+        id: r.try_get("id")?,
+        transaction_id: r.try_get("transaction_id")?,
+        signer_sha256: r.try_get("signer_sha256")?,
+        csr_sha256: r.try_get("csr_sha256")?,
+        csr: r.try_get("csr")?,
+        signer_der: r.try_get("signer_der")?,
+        subject: r.try_get("subject")?,
+        sans: serde_json::from_str(&sans).unwrap_or_default(),
+        requester: r.try_get("requester")?,
+        template: r.try_get("template")?,
+        message_type: r.try_get("message_type")?,
+        renews_serial: r.try_get("renews_serial")?,
+        status: r.try_get("status")?,
+        created_at: r.try_get("created_at")?,
+        decided_at: r.try_get("decided_at")?,
+        decided_by: r.try_get("decided_by")?,
+        serial: r.try_get("serial")?,
+    })
+}
+
 fn row_to_user(r: &SqliteRow) -> StoreResult<UserRow> {
     let perms: String = r.try_get("permissions")?;
     Ok(UserRow {
@@ -108,7 +138,8 @@ fn row_to_user(r: &SqliteRow) -> StoreResult<UserRow> {
     })
 }
 
-const CERT_COLUMNS: &str = "serial, subject, sans, not_before, not_after, issued_at, transaction_id, requester, template, challenge_id, status, der";
+const CERT_COLUMNS: &str = "serial, ca_id, subject, sans, not_before, not_after, issued_at, transaction_id, requester, \
+     template, challenge_id, status, revoked_at, revocation_reason, renews_serial, der";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -205,11 +236,12 @@ impl Store for SqliteStore {
             }
         }
         let res = sqlx::query(
-            "INSERT INTO certificates (serial, subject, sans, not_before, not_after, issued_at, transaction_id, message_type, \
-             signer_sha256, csr_sha256, requester, template, challenge_id, renews_serial, der) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO certificates (serial, ca_id, subject, sans, not_before, not_after, issued_at, transaction_id, \
+             message_type, signer_sha256, csr_sha256, requester, template, challenge_id, renews_serial, der) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&rec.serial)
+        .bind(&rec.ca_id)
         .bind(&rec.subject)
         .bind(serde_json::to_string(&rec.sans).unwrap_or_else(|_| "[]".into()))
         .bind(rec.not_before)
@@ -232,6 +264,20 @@ impl Store for SqliteStore {
                 return Err(RecordError::DuplicateSerial);
             }
             Err(e) => return Err(super::StoreError::from(e).into()),
+        }
+        if let Some(pid) = &rec.pending_id {
+            let done = sqlx::query(
+                "UPDATE pending_requests SET status = 'issued', serial = ? WHERE id = ? AND status = 'approved'",
+            )
+            .bind(&rec.serial)
+            .bind(pid)
+            .execute(&mut *tx)
+            .await
+            .map_err(super::StoreError::from)?;
+            if done.rows_affected() != 1 {
+                // Another instance completed it first: keep its certificate, not ours.
+                return Err(RecordError::ChallengeGone);
+            }
         }
         tx.commit().await.map_err(super::StoreError::from)?;
         Ok(())
@@ -279,6 +325,171 @@ impl Store for SqliteStore {
     async fn count_certificates(&self) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates").fetch_one(&self.pool).await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn revoke(&self, serial: &str, reason: Option<i64>, now: i64) -> StoreResult<RevokeOutcome> {
+        let r = sqlx::query(
+            "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(serial)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 1 {
+            return Ok(RevokeOutcome::Revoked);
+        }
+        let exists: Option<String> = sqlx::query_scalar("SELECT status FROM certificates WHERE serial = ?")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(if exists.is_some() { RevokeOutcome::AlreadyRevoked } else { RevokeOutcome::NotFound })
+    }
+
+    async fn revoked(&self, ca_id: &str) -> StoreResult<Vec<RevokedEntry>> {
+        let rows = sqlx::query(
+            "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE ca_id = ? AND status = 'revoked' ORDER BY revoked_at, serial",
+        )
+        .bind(ca_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RevokedEntry {
+                    serial: r.try_get("serial")?,
+                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.unwrap_or(0),
+                    reason: r.try_get("revocation_reason")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn latest_crl(&self, ca_id: &str) -> StoreResult<Option<CrlRow>> {
+        let row = sqlx::query(
+            "SELECT number, this_update, next_update, der FROM crls WHERE ca_id = ? ORDER BY number DESC LIMIT 1",
+        )
+        .bind(ca_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(CrlRow {
+                number: r.try_get("number")?,
+                this_update: r.try_get("this_update")?,
+                next_update: r.try_get("next_update")?,
+                der: r.try_get("der")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn record_crl(&self, ca_id: &str, crl: &CrlRow) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "INSERT INTO crls (ca_id, number, this_update, next_update, der) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(ca_id)
+        .bind(crl.number)
+        .bind(crl.this_update)
+        .bind(crl.next_update)
+        .bind(&crl.der)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn record_pending(&self, row: &PendingRow, consume: Option<(&[u8], i64)>) -> Result<(), RecordError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(super::StoreError::from)?;
+        if let Some((hash, now)) = consume {
+            let done = sqlx::query(
+                "UPDATE challenges SET used_at = ? WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
+            )
+            .bind(now)
+            .bind(hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(super::StoreError::from)?;
+            if done.rows_affected() != 1 {
+                return Err(RecordError::ChallengeGone);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO pending_requests (id, transaction_id, signer_sha256, csr_sha256, csr, signer_der, subject, sans, \
+             requester, template, message_type, renews_serial, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&row.id)
+        .bind(&row.transaction_id)
+        .bind(&row.signer_sha256)
+        .bind(&row.csr_sha256)
+        .bind(&row.csr)
+        .bind(&row.signer_der)
+        .bind(&row.subject)
+        .bind(serde_json::to_string(&row.sans).unwrap_or_else(|_| "[]".into()))
+        .bind(&row.requester)
+        .bind(&row.template)
+        .bind(&row.message_type)
+        .bind(&row.renews_serial)
+        .bind(&row.status)
+        .bind(row.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(super::StoreError::from)?;
+        tx.commit().await.map_err(super::StoreError::from)?;
+        Ok(())
+    }
+
+    async fn pending_for_retry(
+        &self,
+        transaction_id: &str,
+        signer_sha256: &[u8],
+        csr_sha256: &[u8],
+    ) -> StoreResult<Option<PendingRow>> {
+        let sql = format!(
+            "SELECT {PENDING_COLUMNS} FROM pending_requests WHERE transaction_id = ? AND signer_sha256 = ? AND csr_sha256 = ? \
+             ORDER BY created_at DESC LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(transaction_id)
+            .bind(signer_sha256)
+            .bind(csr_sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_to_pending).transpose()
+    }
+
+    async fn pending_for_poll(&self, transaction_id: &str, subject: &str) -> StoreResult<Option<PendingRow>> {
+        let sql = format!(
+            "SELECT {PENDING_COLUMNS} FROM pending_requests WHERE transaction_id = ? AND subject = ? ORDER BY created_at DESC LIMIT 1"
+        );
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(transaction_id).bind(subject).fetch_optional(&self.pool).await?;
+        row.as_ref().map(row_to_pending).transpose()
+    }
+
+    async fn pending(&self, id: &str) -> StoreResult<Option<PendingRow>> {
+        let sql = format!("SELECT {PENDING_COLUMNS} FROM pending_requests WHERE id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(row_to_pending).transpose()
+    }
+
+    async fn list_pending(&self, status: Option<&str>) -> StoreResult<Vec<PendingRow>> {
+        let sql = format!(
+            "SELECT {PENDING_COLUMNS} FROM pending_requests WHERE (? IS NULL OR status = ?) ORDER BY created_at DESC LIMIT 1000"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status).bind(status).fetch_all(&self.pool).await?;
+        rows.iter().map(row_to_pending).collect()
+    }
+
+    async fn decide_pending(&self, id: &str, approve: bool, by: &str, now: i64) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE pending_requests SET status = ?, decided_at = ?, decided_by = ? WHERE id = ? AND status = 'pending'",
+        )
+        .bind(if approve { "approved" } else { "rejected" })
+        .bind(now)
+        .bind(by)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn add_user(&self, name: &str, password_hash: &str, permissions: &[String], now: i64) -> StoreResult<bool> {

@@ -1,0 +1,540 @@
+//! PKCSReq, RenewalReq and CertPoll: replay, renewal, challenges, templates,
+//! approval, issuance and recording.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use der::Encode;
+use scep::attr::{DigestAlg, FailInfo, MessageType};
+use scep::csr::Csr;
+use scep::request::{IssuerAndSubject, ReplyTo};
+use scep::response::Outcome;
+use tracing::{info, warn};
+use x509_cert::Certificate;
+
+use super::{Authority, BAD_CHALLENGE_TEXT, Pki, Rejection, cert_of, challenge, internal, unix, webhook};
+use crate::config::ChallengeMode;
+use crate::store::{Binding, CertificateRow, ChallengeState, IssuedRecord, PendingRow, RecordError};
+use crate::templates::{Approval, Template};
+
+/// Where a request came from.
+pub(crate) struct Context<'a> {
+    /// The CA material in use for this request.
+    pub pki: &'a Arc<Pki>,
+    /// Client address.
+    pub requester: &'a str,
+    /// GET or POST.
+    pub via: &'static str,
+    /// A template named by the endpoint.
+    pub template: Option<&'a str>,
+}
+
+/// What a challenge check found good, to act on when the certificate is recorded.
+enum Authorised {
+    /// A one-time challenge: its hash (consumed with the issuance) and binding.
+    OneTime(Vec<u8>, Binding),
+    /// Single password, webhook, no challenge, or a renewal: nothing to consume.
+    Reusable,
+}
+
+/// The identity of a request for replays: transactionID, signer and CSR.
+struct Fingerprint {
+    signer_sha256: Vec<u8>,
+    csr_sha256: Vec<u8>,
+}
+
+impl Authority {
+    pub(super) async fn enroll(
+        self: &Arc<Self>,
+        reply: &ReplyTo,
+        csr: Csr,
+        mtype: MessageType,
+        ctx: &Context<'_>,
+    ) -> Result<Outcome, Rejection> {
+        let tid = reply.transaction_id.as_str();
+        let fp = Fingerprint {
+            signer_sha256: DigestAlg::Sha256.digest(&reply.recipient.to_der().map_err(internal)?),
+            csr_sha256: DigestAlg::Sha256.digest(csr.to_der()),
+        };
+
+        // A resent request (same transactionID, signer certificate and CSR) gets what
+        // it got before. A new key or signer with the same transactionID is a new
+        // request: clients derive transactionIDs from keys, so they repeat.
+        if let Some(row) =
+            self.store.issued_for_retry(tid, &fp.signer_sha256, &fp.csr_sha256).await.map_err(internal)?
+        {
+            info!(
+                transaction_id = tid,
+                serial = row.serial,
+                "resent request: answering with the certificate already issued"
+            );
+            return self.success(&row.der, &row.template);
+        }
+        if let Some(row) =
+            self.store.pending_for_retry(tid, &fp.signer_sha256, &fp.csr_sha256).await.map_err(internal)?
+        {
+            return self.pending_answer(row, reply, ctx).await;
+        }
+
+        let signer_key = reply.recipient.tbs_certificate().subject_public_key_info();
+        if signer_key.algorithm.oid != scep::crypto::alg::RSA_ENCRYPTION {
+            return Err(Rejection::new(
+                FailInfo::BadAlg,
+                "The request must be signed with an RSA key: the reply is encrypted to the signer certificate.",
+                "non-RSA signer certificate",
+            ));
+        }
+        let now = self.clock.now();
+        let renews = self.renewal_of(&reply.recipient, &csr, ctx.pki, now).await?;
+        if mtype == MessageType::RenewalReq && renews.is_none() {
+            return Err(Rejection::new(
+                FailInfo::BadRequest,
+                "A RenewalReq must be signed by a certificate this CA issued.",
+                "RenewalReq signed by a certificate this CA did not issue",
+            ));
+        }
+        let authorised = match &renews {
+            // Possession of the current certificate's key authorises its renewal; an old
+            // or used challenge the client still sends is ignored.
+            Some(_) => Authorised::Reusable,
+            None => self.authorise_with_throttle(&csr, tid, ctx.requester, now).await?,
+        };
+        let bound = match &authorised {
+            Authorised::OneTime(_, b) => b.template.clone(),
+            Authorised::Reusable => None,
+        };
+        let template = self.template_for(&csr, bound.as_deref(), ctx.template, renews.as_ref())?;
+        template.check(&csr).map_err(|rule| {
+            Rejection::new(
+                FailInfo::BadRequest,
+                format!("The request breaks a template rule: {rule}."),
+                format!("template rule: {rule}"),
+            )
+        })?;
+        let consume = match &authorised {
+            Authorised::OneTime(hash, _) => Some(hash.clone()),
+            Authorised::Reusable => None,
+        };
+
+        if template.approval == Approval::Manual {
+            let row = PendingRow {
+                id: hex::encode(scep::crypto::random_bytes(8).map_err(internal)?),
+                transaction_id: tid.to_owned(),
+                signer_sha256: fp.signer_sha256,
+                csr_sha256: fp.csr_sha256,
+                csr: csr.to_der().to_vec(),
+                signer_der: reply.recipient.to_der().map_err(internal)?,
+                subject: csr.subject().to_string(),
+                sans: crate::names::sans(&csr),
+                requester: ctx.requester.to_owned(),
+                template: template.name.clone(),
+                message_type: mtype.name().to_owned(),
+                renews_serial: renews.as_ref().map(|r| r.serial.clone()),
+                status: "pending".into(),
+                created_at: unix(now),
+                decided_at: None,
+                decided_by: None,
+                serial: None,
+            };
+            return match self.store.record_pending(&row, consume.as_deref().map(|h| (h, unix(now)))).await {
+                Ok(()) => {
+                    info!(
+                        transaction_id = tid,
+                        id = row.id,
+                        subject = row.subject,
+                        template = row.template,
+                        "request waits for approval"
+                    );
+                    Ok(Outcome::Pending)
+                }
+                Err(RecordError::ChallengeGone) => Err(Rejection::new(
+                    FailInfo::BadRequest,
+                    BAD_CHALLENGE_TEXT,
+                    "the challenge was used by a concurrent request",
+                )),
+                Err(e) => Err(internal(e)),
+            };
+        }
+
+        let issue = Issue {
+            tid,
+            mtype,
+            fp,
+            renews: renews.map(|r| r.serial),
+            pending_id: None,
+            consume,
+            ca_template: template,
+        };
+        self.issue_and_record(csr, issue, ctx, now).await
+    }
+
+    /// CertPoll (GetCertInitial): a pending request's state, or what was issued.
+    pub(super) async fn poll(
+        self: &Arc<Self>,
+        reply: &ReplyTo,
+        ias: &IssuerAndSubject,
+        ctx: &Context<'_>,
+    ) -> Result<Outcome, Rejection> {
+        let tid = reply.transaction_id.as_str();
+        let subject = ias.subject.to_string();
+        if let Some(row) = self.store.pending_for_poll(tid, &subject).await.map_err(internal)? {
+            return self.pending_answer(row, reply, ctx).await;
+        }
+        match self.store.issued_for_poll(tid, &subject).await.map_err(internal)? {
+            Some(row) => self.success(&row.der, &row.template),
+            None => Err(Rejection::new(
+                FailInfo::BadCertId,
+                "No request with this transactionID is known.",
+                "CertPoll for an unknown transaction",
+            )),
+        }
+    }
+
+    /// The answer for a request that went through approval.
+    async fn pending_answer(
+        self: &Arc<Self>,
+        row: PendingRow,
+        reply: &ReplyTo,
+        ctx: &Context<'_>,
+    ) -> Result<Outcome, Rejection> {
+        match row.status.as_str() {
+            "pending" => Ok(Outcome::Pending),
+            "rejected" => Err(Rejection::new(
+                FailInfo::BadRequest,
+                "The request was rejected by an administrator.",
+                format!("pending request {} was rejected", row.id),
+            )),
+            "issued" => {
+                let serial = row.serial.clone().unwrap_or_default();
+                let cert = self
+                    .store
+                    .certificate(&serial)
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(|| internal("issued request without its certificate"))?;
+                self.success(&cert.der, &cert.template)
+            }
+            "approved" => {
+                // Issued now, at the first poll after approval; the signer of this poll
+                // gets the envelope.
+                let csr = Csr::from_der(&row.csr).map_err(internal)?;
+                let template = self
+                    .config
+                    .templates
+                    .get(&row.template)
+                    .cloned()
+                    .ok_or_else(|| internal(format!("template {} no longer exists", row.template)))?;
+                let issue = Issue {
+                    tid: &row.transaction_id,
+                    mtype: if row.message_type == "RenewalReq" {
+                        MessageType::RenewalReq
+                    } else {
+                        MessageType::PkcsReq
+                    },
+                    fp: Fingerprint { signer_sha256: row.signer_sha256.clone(), csr_sha256: row.csr_sha256.clone() },
+                    renews: row.renews_serial.clone(),
+                    pending_id: Some(row.id.clone()),
+                    consume: None,
+                    ca_template: template,
+                };
+                let now = self.clock.now();
+                match self.issue_and_record(csr, issue, ctx, now).await {
+                    Err(r) if r.reason.contains("completed by another") => {
+                        let again = self
+                            .store
+                            .pending(&row.id)
+                            .await
+                            .map_err(internal)?
+                            .ok_or_else(|| internal("pending request vanished"))?;
+                        Box::pin(self.pending_answer(again, reply, ctx)).await
+                    }
+                    other => other,
+                }
+            }
+            other => Err(internal(format!("pending request in state {other}"))),
+        }
+    }
+
+    /// The template: a challenge's binding, then the endpoint's, then the renewed
+    /// certificate's, then NDES's choice by key usage.
+    fn template_for(
+        &self,
+        csr: &Csr,
+        bound: Option<&str>,
+        endpoint: Option<&str>,
+        renews: Option<&CertificateRow>,
+    ) -> Result<Template, Rejection> {
+        let t = &self.config.templates;
+        let name = bound.or(endpoint).or_else(|| renews.map(|r| r.template.as_str()).filter(|n| t.contains(n)));
+        match name {
+            Some(n) => t.get(n).cloned().ok_or_else(|| internal(format!("unknown template {n}"))),
+            None => Ok(t.select(csr).clone()),
+        }
+    }
+
+    /// When the request is signed by a certificate this CA issued, that certificate's
+    /// record: the request is then a renewal (RFC 8894 section 2.3, NDES KB 959193).
+    async fn renewal_of(
+        &self,
+        signer: &Certificate,
+        csr: &Csr,
+        pki: &Pki,
+        now: SystemTime,
+    ) -> Result<Option<CertificateRow>, Rejection> {
+        if pki.ca.issuer_of(signer).is_none() {
+            return Ok(None);
+        }
+        let serial = hex::encode_upper(signer.tbs_certificate().serial_number().as_bytes());
+        let row = self.store.certificate(&serial).await.map_err(internal)?.ok_or_else(|| {
+            Rejection::new(
+                FailInfo::BadCertId,
+                "The certificate signing the request is not known to this server.",
+                format!("renewal signer {serial} is not in the store"),
+            )
+        })?;
+        if row.status == "revoked" {
+            return Err(Rejection::new(
+                FailInfo::BadRequest,
+                "The certificate signing the renewal is revoked.",
+                format!("renewal signed by revoked {serial}"),
+            ));
+        }
+        let v = signer.tbs_certificate().validity();
+        let grace = Duration::from_secs(self.config.renewal.grace_days.saturating_mul(86_400));
+        if now < v.not_before.to_system_time() || now > v.not_after.to_system_time() + grace {
+            return Err(Rejection::new(
+                FailInfo::BadRequest,
+                format!(
+                    "The certificate signing the renewal is not valid now (expired more than {} days ago?).",
+                    self.config.renewal.grace_days
+                ),
+                format!("renewal signer {serial} outside its validity and grace"),
+            ));
+        }
+        if !self.config.renewal.allow_subject_change {
+            let same_subject = csr.subject() == signer.tbs_certificate().subject();
+            let mut want = crate::names::cert_sans(signer);
+            let mut got = crate::names::sans(csr);
+            want.sort();
+            got.sort();
+            if !same_subject || want != got {
+                return Err(Rejection::new(
+                    FailInfo::BadRequest,
+                    "A renewal must keep the subject and subject alternative names of the certificate that signs it.",
+                    format!("renewal of {serial} changes subject or SANs"),
+                ));
+            }
+        }
+        Ok(Some(row))
+    }
+
+    async fn authorise_with_throttle(
+        &self,
+        csr: &Csr,
+        tid: &str,
+        requester: &str,
+        now: SystemTime,
+    ) -> Result<Authorised, Rejection> {
+        let ip: Option<std::net::IpAddr> = requester.parse().ok();
+        if ip.is_some_and(|ip| self.challenge_throttle.blocked(ip)) {
+            return Err(Rejection::new(
+                FailInfo::BadRequest,
+                "Too many failed attempts from this address; try again later.",
+                "address throttled after repeated wrong challenges",
+            ));
+        }
+        let r = self.authorise(csr, tid, requester, now).await;
+        if let (Err(e), Some(ip)) = (&r, ip)
+            && e.public == BAD_CHALLENGE_TEXT
+        {
+            self.challenge_throttle.failure(ip);
+        }
+        r
+    }
+
+    /// Check the request's challenge the way the configured mode says.
+    async fn authorise(&self, csr: &Csr, tid: &str, requester: &str, now: SystemTime) -> Result<Authorised, Rejection> {
+        let bad = |reason: &str| Rejection::new(FailInfo::BadRequest, BAD_CHALLENGE_TEXT, reason);
+        match self.config.challenge.mode {
+            ChallengeMode::OneTime => {
+                let pw = csr.challenge().ok_or_else(|| bad("no challengePassword in the CSR"))?;
+                let hash = challenge::hash(&self.challenge_secret, pw.expose());
+                match self.store.challenge_state(&hash, unix(now)).await.map_err(internal)? {
+                    ChallengeState::Valid(id, binding) => {
+                        check_binding(&binding, csr).map_err(|why| {
+                            Rejection::new(
+                                FailInfo::BadRequest,
+                                format!("The request does not match its challenge: {why}."),
+                                format!("challenge {id} is bound: {why}"),
+                            )
+                        })?;
+                        Ok(Authorised::OneTime(hash, binding))
+                    }
+                    ChallengeState::Unusable(status) => Err(bad(&format!("challenge is {status:?}").to_lowercase())),
+                    ChallengeState::Unknown => Err(bad("unknown challenge")),
+                }
+            }
+            ChallengeMode::Single => {
+                let pw = csr.challenge().ok_or_else(|| bad("no challengePassword in the CSR"))?;
+                let master = challenge::single_password(self.store.as_ref(), &self.single_key)
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(|| bad("no single password is set (scepd challenge rotate)"))?;
+                if scep::crypto::constant_time_eq(pw.expose().trim().as_bytes(), master.as_bytes()) {
+                    Ok(Authorised::Reusable)
+                } else {
+                    Err(bad("wrong single password"))
+                }
+            }
+            ChallengeMode::None => {
+                warn!(transaction_id = tid, requester, "enrolling without a challenge: challenge.mode is \"none\"");
+                Ok(Authorised::Reusable)
+            }
+            ChallengeMode::Webhook => {
+                let hook = self.webhook.as_ref().ok_or_else(|| internal("webhook mode without a webhook client"))?;
+                let request = webhook::VerifyRequest {
+                    transaction_id: tid.to_owned(),
+                    message_type: MessageType::PkcsReq.name().to_owned(),
+                    challenge: csr.challenge().map(|c| c.expose().to_owned()),
+                    csr: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, csr.to_der()),
+                    subject: csr.subject().to_string(),
+                    sans: crate::names::sans(csr),
+                    requester: requester.to_owned(),
+                };
+                match hook.verify(&request).await {
+                    webhook::Decision::Allow => Ok(Authorised::Reusable),
+                    webhook::Decision::Deny(why) => Err(bad(&format!("webhook denied: {why}"))),
+                }
+            }
+        }
+    }
+
+    /// Sign, record (consuming the challenge or completing the approval in the same
+    /// transaction), then answer. The certificate reaches the client only after the commit.
+    async fn issue_and_record(
+        self: &Arc<Self>,
+        csr: Csr,
+        issue: Issue<'_>,
+        ctx: &Context<'_>,
+        now: SystemTime,
+    ) -> Result<Outcome, Rejection> {
+        let pki = Arc::clone(ctx.pki);
+        let template = issue.ca_template.clone();
+        let crl_base = self.config.crl.base_url.clone();
+        let (cert, csr) =
+            tokio::task::spawn_blocking(move || (pki.ca.issue(&csr, &template, now, crl_base.as_deref()), csr))
+                .await
+                .map_err(internal)?;
+        let cert = cert.map_err(internal)?;
+        let der = cert.to_der().map_err(internal)?;
+        let tbs = cert.tbs_certificate();
+        let rec = IssuedRecord {
+            serial: hex::encode_upper(tbs.serial_number().as_bytes()),
+            ca_id: ctx.pki.ca.ca.id(),
+            subject: tbs.subject().to_string(),
+            sans: crate::names::sans(&csr),
+            not_before: unix(tbs.validity().not_before.to_system_time()),
+            not_after: unix(tbs.validity().not_after.to_system_time()),
+            issued_at: unix(now),
+            transaction_id: issue.tid.to_owned(),
+            message_type: issue.mtype.name().to_owned(),
+            signer_sha256: issue.fp.signer_sha256,
+            csr_sha256: issue.fp.csr_sha256,
+            requester: ctx.requester.to_owned(),
+            template: issue.ca_template.name.clone(),
+            renews_serial: issue.renews.clone(),
+            pending_id: issue.pending_id.clone(),
+            der: der.clone(),
+        };
+        let (serial, subject, tid) = (rec.serial.clone(), rec.subject.clone(), issue.tid);
+        match self.store.record_issued(rec, issue.consume.as_deref().map(|h| (h, unix(now)))).await {
+            Ok(()) => {}
+            Err(RecordError::ChallengeGone) if issue.pending_id.is_some() => {
+                return Err(internal("the approved request was completed by another instance"));
+            }
+            Err(RecordError::ChallengeGone) => {
+                return Err(Rejection::new(
+                    FailInfo::BadRequest,
+                    BAD_CHALLENGE_TEXT,
+                    "the challenge was used by a concurrent request",
+                ));
+            }
+            Err(e) => return Err(internal(e)),
+        }
+        info!(
+            transaction_id = tid,
+            serial,
+            subject,
+            requester = ctx.requester,
+            via = ctx.via,
+            renews = issue.renews,
+            "certificate issued"
+        );
+        if let Some(old) = &issue.renews
+            && self.config.renewal.revoke_superseded
+        {
+            let superseded = Some(x509_cert::ext::pkix::CrlReason::Superseded);
+            if let Err(e) = self.revoke(old, superseded).await {
+                warn!(serial = old, error = %e, "could not revoke the superseded certificate");
+            }
+        }
+        if let Some(hook) = self.webhook.clone() {
+            let event = webhook::Event::Issued {
+                transaction_id: tid.to_owned(),
+                serial,
+                subject,
+                thumbprint: hex::encode_upper(DigestAlg::Sha1.digest(&der)),
+                sha256: hex::encode_upper(DigestAlg::Sha256.digest(&der)),
+                not_after: cert.tbs_certificate().validity().not_after.to_string(),
+            };
+            tokio::spawn(async move { hook.notify(&event).await });
+        }
+        let mut certificates = vec![cert];
+        if issue.ca_template.include_ca_cert {
+            certificates.push(ctx.pki.ca.ca.cert.clone());
+        }
+        Ok(Outcome::Success { certificates, crls: vec![] })
+    }
+
+    /// SUCCESS with a stored certificate (and the CA certificate when its template says so).
+    fn success(&self, der: &[u8], template: &str) -> Result<Outcome, Rejection> {
+        let mut certificates = vec![cert_of(der)?];
+        if self.config.templates.get(template).is_some_and(|t| t.include_ca_cert) {
+            let pki = self.pki();
+            certificates.push(pki.ca.ca.cert.clone());
+        }
+        Ok(Outcome::Success { certificates, crls: vec![] })
+    }
+}
+
+/// What to issue.
+struct Issue<'a> {
+    tid: &'a str,
+    mtype: MessageType,
+    fp: Fingerprint,
+    renews: Option<String>,
+    pending_id: Option<String>,
+    consume: Option<Vec<u8>>,
+    ca_template: Template,
+}
+
+/// Whether `csr` carries what `binding` requires: the same subject, and exactly the
+/// bound SANs.
+fn check_binding(binding: &Binding, csr: &Csr) -> Result<(), String> {
+    if let Some(subject) = &binding.subject {
+        let want = subject.parse::<x509_cert::name::Name>().map(|n| n.to_string()).unwrap_or_else(|_| subject.clone());
+        if !csr.subject().to_string().eq_ignore_ascii_case(&want) {
+            return Err(format!("the subject must be {want}"));
+        }
+    }
+    if let Some(sans) = &binding.sans {
+        let mut want: Vec<String> = sans.iter().map(|s| s.to_ascii_lowercase()).collect();
+        let mut got: Vec<String> = crate::names::sans(csr).iter().map(|s| s.to_ascii_lowercase()).collect();
+        want.sort();
+        got.sort();
+        if want != got {
+            return Err(format!("the subject alternative names must be {}", sans.join(", ")));
+        }
+    }
+    Ok(())
+}

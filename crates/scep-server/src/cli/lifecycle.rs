@@ -1,0 +1,151 @@
+//! `scepd cert revoke`, `request`, `crl`, `ca rollover`, `ra renew`, `status`.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, bail};
+use der::{Decode, EncodePem, pem::LineEnding};
+
+use super::{CaCommand, RaCommand, RequestCommand, authority, clock, fmt_time, open_store};
+use crate::authority::{reason_from_name, unix};
+use crate::ca::{Ca, Passphrase, rollover};
+use crate::config::Config;
+
+pub(super) async fn revoke(dir: &Path, serial: &str, reason: Option<&str>) -> anyhow::Result<()> {
+    let reason = match reason {
+        None => None,
+        Some(r) => Some(
+            reason_from_name(r)
+                .with_context(|| format!("unknown reason {r:?}: use an RFC 5280 name such as keyCompromise"))?,
+        ),
+    };
+    let authority = authority(dir).await?;
+    authority.revoke(serial, reason).await?;
+    eprintln!("revoked {serial}; a new CRL is published");
+    Ok(())
+}
+
+pub(super) async fn request(cmd: RequestCommand) -> anyhow::Result<()> {
+    match cmd {
+        RequestCommand::List { dir, status, json } => {
+            let store = open_store(&dir.data_dir).await?;
+            let rows = store.list_pending((status != "all").then_some(status.as_str())).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{:<18} {:<9} {:<22} {:<12} SUBJECT", "ID", "STATUS", "CREATED", "TEMPLATE");
+                for r in rows {
+                    println!(
+                        "{:<18} {:<9} {:<22} {:<12} {}",
+                        r.id,
+                        r.status,
+                        fmt_time(r.created_at),
+                        r.template,
+                        r.subject
+                    );
+                }
+            }
+        }
+        RequestCommand::Approve { dir, id } => decide(&dir.data_dir, &id, true).await?,
+        RequestCommand::Reject { dir, id } => decide(&dir.data_dir, &id, false).await?,
+    }
+    Ok(())
+}
+
+async fn decide(dir: &Path, id: &str, approve: bool) -> anyhow::Result<()> {
+    let store = open_store(dir).await?;
+    let who = std::env::var("USER").map(|u| format!("cli:{u}")).unwrap_or_else(|_| "cli".into());
+    if !store.decide_pending(id, approve, &who, unix(SystemTime::now())).await? {
+        bail!("no pending request with id {id} (scepd request list)");
+    }
+    eprintln!(
+        "request {id} {}",
+        if approve { "approved: the client's next poll gets its certificate" } else { "rejected" }
+    );
+    Ok(())
+}
+
+pub(super) async fn crl(dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
+    let authority = authority(dir).await?;
+    let pki = authority.pki();
+    let der = authority.regenerate_crl(&pki.ca.ca).await?;
+    match out {
+        Some(p) => std::fs::write(p, &der).with_context(|| format!("cannot write {}", p.display()))?,
+        None => {
+            let crl: x509_cert::crl::CertificateList = x509_cert::crl::CertificateList::from_der(&der)?;
+            print!("{}", crl.to_pem(LineEnding::LF)?)
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn ca(cmd: CaCommand) -> anyhow::Result<()> {
+    let CaCommand::Rollover { dir, at, in_days, validity_days, ra_validity_days } = cmd;
+    let dir = dir.data_dir;
+    let config = Config::load(&dir)?;
+    let pass = Passphrase::locate(&dir, config.passphrase_file.as_deref())?;
+    let activate = match at {
+        Some(t) => {
+            let d = time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                .with_context(|| format!("--at {t:?} is not an RFC 3339 time like 2027-01-31T12:00:00Z"))?;
+            SystemTime::UNIX_EPOCH
+                + Duration::from_secs(u64::try_from(d.unix_timestamp()).context("--at is before 1970")?)
+        }
+        None => SystemTime::now() + Duration::from_secs(in_days * 86_400),
+    };
+    rollover::prepare(&dir, &pass, activate, scep::x509::days(validity_days), scep::x509::days(ra_validity_days))?;
+    eprintln!(
+        "prepared the next CA; GetNextCACert advertises it now and it takes over at {}",
+        fmt_time(unix(activate))
+    );
+    Ok(())
+}
+
+pub(super) async fn ra(cmd: RaCommand) -> anyhow::Result<()> {
+    let RaCommand::Renew { dir, validity_days } = cmd;
+    let dir = dir.data_dir;
+    let config = Config::load(&dir)?;
+    let pass = Passphrase::locate(&dir, config.passphrase_file.as_deref())?;
+    rollover::renew_ra(&dir, &pass, scep::x509::days(validity_days))?;
+    eprintln!("RA certificates renewed; running servers pick them up within seconds");
+    Ok(())
+}
+
+pub(super) async fn status(dir: &Path) -> anyhow::Result<()> {
+    let config = Config::load(dir)?;
+    let pass = Passphrase::locate(dir, config.passphrase_file.as_deref())?;
+    let ca = Ca::load(dir, &pass)?;
+    let now = clock().now();
+    for line in expiry_report(&ca, now) {
+        println!("{line}");
+    }
+    let store = open_store(dir).await?;
+    println!("certificates: {}", store.count_certificates().await?);
+    println!("pending requests: {}", store.list_pending(Some("pending")).await?.len());
+    Ok(())
+}
+
+/// One line per certificate of the CA material, with days left and a warning under 30.
+pub fn expiry_report(ca: &Ca, now: SystemTime) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = |role: &str, kc: &crate::ca::KeyedCert| {
+        let left = kc.not_after().duration_since(now).map_or(0, |d| d.as_secs() / 86_400);
+        let warn = if left < 30 { "  WARNING: expires soon" } else { "" };
+        out.push(format!(
+            "{role:<14} {}  expires {} ({left} days){warn}",
+            kc.cert.tbs_certificate().subject(),
+            fmt_time(unix(kc.not_after()))
+        ));
+    };
+    line("CA", &ca.ca);
+    line("RA signing", &ca.ra_sign);
+    line("RA encryption", &ca.ra_encrypt);
+    for p in &ca.previous {
+        line("previous CA", p);
+    }
+    if let Some(n) = &ca.next {
+        line("next CA", &n.ca);
+        out.push(format!("next CA takes over at {}", fmt_time(unix(n.activate_at))));
+    }
+    out
+}
