@@ -253,16 +253,88 @@ impl ScepClient {
         Ok(r.body)
     }
 
-    /// Enroll `key` with `opts`: GetCACaps, GetCACert, PKCSReq, CertPoll while PENDING.
+    /// Enroll `key` with `opts`: GetCACaps, GetCACert, PKCSReq signed by a self-signed
+    /// certificate, CertPoll while PENDING.
     pub async fn enroll(&self, key: &PrivateKey, opts: &EnrollOptions) -> Result<Enrolled, ScepError> {
+        let subject = parse_subject(&opts.subject)?;
+        // The reply is encrypted to the signer certificate, which needs an RSA key: an
+        // EC key is enrolled with a throw-away RSA signer.
+        let throwaway =
+            if key.can_decrypt() { None } else { Some(PrivateKey::generate(scep::crypto::KeyType::Rsa2048)?) };
+        let signer: &PrivateKey = throwaway.as_ref().unwrap_or(key);
+        let signer_cert = x509::scep_signer_certificate(&subject, signer)?;
+        self.request_certificate(key, opts, signer, &signer_cert, MessageType::PkcsReq).await
+    }
+
+    /// Renew: a request for `key` (the current key, or a new one) signed by the current
+    /// certificate and its key, as RenewalReq or (as some clients do) PKCSReq.
+    pub async fn renew(
+        &self,
+        key: &PrivateKey,
+        current: &Certificate,
+        current_key: &PrivateKey,
+        opts: &EnrollOptions,
+        message_type: MessageType,
+    ) -> Result<Enrolled, ScepError> {
+        self.request_certificate(key, opts, current_key, current, message_type).await
+    }
+
+    /// GetCert: a certificate by issuer and serial number.
+    pub async fn get_cert(&self, serial: &[u8]) -> Result<Certificate, ScepError> {
+        let (certs, _) = self.get_by_serial(MessageType::GetCert, serial).await?;
+        certs.into_iter().next().ok_or_else(|| ScepError::Protocol("GetCert SUCCESS without a certificate".into()))
+    }
+
+    /// GetCRL: the CRL of the CA that issued `serial`.
+    pub async fn get_crl(&self, serial: &[u8]) -> Result<x509_cert::crl::CertificateList, ScepError> {
+        let (_, crls) = self.get_by_serial(MessageType::GetCrl, serial).await?;
+        crls.into_iter().next().ok_or_else(|| ScepError::Protocol("GetCRL SUCCESS without a CRL".into()))
+    }
+
+    async fn get_by_serial(
+        &self,
+        mtype: MessageType,
+        serial: &[u8],
+    ) -> Result<(Vec<Certificate>, Vec<x509_cert::crl::CertificateList>), ScepError> {
+        let caps = self.caps().await?;
+        let cas = self.ca_certs().await?;
+        let key = PrivateKey::generate(scep::crypto::KeyType::Rsa2048)?;
+        let signer_cert = x509::scep_signer_certificate(&parse_subject("CN=scep client")?, &key)?;
+        let isn = cms::cert::IssuerAndSerialNumber {
+            issuer: cas.ca.tbs_certificate().subject().clone(),
+            serial_number: x509_cert::serial_number::SerialNumber::new(serial).map_err(scep::Error::from)?,
+        };
+        let body = isn.to_der().map_err(scep::Error::from)?;
+        let tid = hex::encode_upper(scep::crypto::random_bytes(16)?);
+        let t = Transaction {
+            cas: &cas,
+            caps: &caps,
+            tid: &tid,
+            signer: &key,
+            signer_cert: &signer_cert,
+            transport: Transport::Auto,
+        };
+        match self.transact(&t, mtype, &body).await?.outcome {
+            Outcome::Success { certificates, crls } => Ok((certificates, crls)),
+            Outcome::Failure(info, text) => Err(ScepError::Failure { info, text }),
+            Outcome::Pending => Err(ScepError::Protocol(format!("{} answered PENDING", mtype.name()))),
+        }
+    }
+
+    async fn request_certificate(
+        &self,
+        key: &PrivateKey,
+        opts: &EnrollOptions,
+        signer: &PrivateKey,
+        signer_cert: &Certificate,
+        message_type: MessageType,
+    ) -> Result<Enrolled, ScepError> {
         let caps = self.caps().await?;
         let cas = self.ca_certs().await?;
         if let Some(fp) = &opts.ca_fingerprint {
             check_fingerprint(&cas.ca, fp)?;
         }
-        let subject = Name::from_str(&opts.subject)
-            .map_err(|_| ScepError::Protocol(format!("--subject {:?} is not a distinguished name", opts.subject)))?;
-        let mut extensions: Vec<Extension> = Vec::new();
+        let subject = parse_subject(&opts.subject)?;
         let mut names: Vec<GeneralName> = Vec::new();
         for d in &opts.dns {
             names.push(GeneralName::DnsName(
@@ -281,50 +353,19 @@ impl ScepClient {
             };
             names.push(GeneralName::IpAddress(der::asn1::OctetString::new(bytes).map_err(scep::Error::from)?));
         }
+        let mut extensions: Vec<Extension> = Vec::new();
         if !names.is_empty() {
             extensions.push(x509::subject_alt_name(SubjectAltName(names))?);
         }
         let csr = x509::csr(&subject, key, opts.challenge.as_deref(), &extensions)?;
-        // The reply is encrypted to the signer certificate, which needs an RSA key: an
-        // EC key is enrolled with a throw-away RSA signer.
-        let throwaway =
-            if key.can_decrypt() { None } else { Some(PrivateKey::generate(scep::crypto::KeyType::Rsa2048)?) };
-        let signer: &PrivateKey = throwaway.as_ref().unwrap_or(key);
-        let signer_cert = x509::scep_signer_certificate(&subject, signer)?;
-        let cipher = if caps.has(Capability::Aes) { ContentCipher::Aes256 } else { ContentCipher::Des3 };
-        let post = match opts.transport {
-            Transport::Auto => caps.has(Capability::PostPkiOperation),
-            Transport::Post => true,
-            Transport::Get => false,
-        };
         let tid = opts.transaction_id.clone().unwrap_or_else(|| {
             hex::encode_upper(scep::attr::DigestAlg::Sha256.digest(&key.public_key().to_der().unwrap_or_default()))
         });
+        let t = Transaction { cas: &cas, caps: &caps, tid: &tid, signer, signer_cert, transport: opts.transport };
         let started = Instant::now();
         let mut polls = 0u32;
-        let mut message_type = MessageType::PkcsReq;
-        let mut body = csr;
+        let mut rep = self.transact(&t, message_type, &csr).await?;
         loop {
-            let nonce = Nonce::random()?;
-            let msg = RequestBuilder {
-                message_type,
-                transaction_id: TransactionId::new(tid.clone()),
-                sender_nonce: nonce.clone(),
-                body: &body,
-                recipient: &cas.encryption,
-                cipher,
-                signer,
-                signer_cert: &signer_cert,
-            }
-            .build()?;
-            let raw = self.pki_operation(msg, post).await?;
-            let rep = ParsedCertRep::parse(&raw, &cas.all, &signer_cert, signer)?;
-            if rep.transaction_id.as_ref().map(TransactionId::as_str) != Some(tid.as_str()) {
-                return Err(ScepError::Protocol("the CertRep does not echo our transactionID".into()));
-            }
-            if rep.recipient_nonce.as_ref() != Some(&nonce) {
-                return Err(ScepError::Protocol("the CertRep's recipientNonce is not our senderNonce".into()));
-            }
             match rep.outcome {
                 Outcome::Success { certificates, .. } => {
                     let ours = key.public_key();
@@ -337,7 +378,15 @@ impl ScepClient {
                     if !chain.contains(&cas.ca) {
                         chain.push(cas.ca.clone());
                     }
-                    return Ok(Enrolled { certificate, chain, transaction_id: tid, used_post: post, cipher, polls });
+                    let used_post = t.post();
+                    return Ok(Enrolled {
+                        certificate,
+                        chain,
+                        transaction_id: tid.clone(),
+                        used_post,
+                        cipher: t.cipher(),
+                        polls,
+                    });
                 }
                 Outcome::Failure(info, text) => return Err(ScepError::Failure { info, text }),
                 Outcome::Pending => {
@@ -346,12 +395,72 @@ impl ScepClient {
                     }
                     tokio::time::sleep(opts.poll_interval).await;
                     polls += 1;
-                    message_type = MessageType::CertPoll;
-                    body = scep::request::issuer_and_subject(cas.ca.tbs_certificate().subject(), &subject)?;
+                    let body = scep::request::issuer_and_subject(cas.ca.tbs_certificate().subject(), &subject)?;
+                    rep = self.transact(&t, MessageType::CertPoll, &body).await?;
                 }
             }
         }
     }
+
+    /// One request and its checked reply.
+    async fn transact(
+        &self,
+        t: &Transaction<'_>,
+        message_type: MessageType,
+        body: &[u8],
+    ) -> Result<ParsedCertRep, ScepError> {
+        let nonce = Nonce::random()?;
+        let msg = RequestBuilder {
+            message_type,
+            transaction_id: TransactionId::new(t.tid),
+            sender_nonce: nonce.clone(),
+            body,
+            recipient: &t.cas.encryption,
+            cipher: t.cipher(),
+            signer: t.signer,
+            signer_cert: t.signer_cert,
+        }
+        .build()?;
+        let raw = self.pki_operation(msg, t.post()).await?;
+        let rep = ParsedCertRep::parse(&raw, &t.cas.all, t.signer_cert, t.signer)?;
+        if rep.transaction_id.as_ref().map(TransactionId::as_str) != Some(t.tid) {
+            return Err(ScepError::Protocol("the CertRep does not echo our transactionID".into()));
+        }
+        if rep.recipient_nonce.as_ref() != Some(&nonce) {
+            return Err(ScepError::Protocol("the CertRep's recipientNonce is not our senderNonce".into()));
+        }
+        Ok(rep)
+    }
+}
+
+/// What stays the same across the messages of one transaction.
+struct Transaction<'a> {
+    cas: &'a CaCerts,
+    caps: &'a Capabilities,
+    tid: &'a str,
+    signer: &'a PrivateKey,
+    signer_cert: &'a Certificate,
+    transport: Transport,
+}
+
+impl Transaction<'_> {
+    /// The strongest cipher both sides have.
+    fn cipher(&self) -> ContentCipher {
+        if self.caps.has(Capability::Aes) { ContentCipher::Aes256 } else { ContentCipher::Des3 }
+    }
+
+    fn post(&self) -> bool {
+        match self.transport {
+            Transport::Auto => self.caps.has(Capability::PostPkiOperation),
+            Transport::Post => true,
+            Transport::Get => false,
+        }
+    }
+}
+
+fn parse_subject(s: &str) -> Result<Name, ScepError> {
+    Name::from_str(s)
+        .map_err(|_| ScepError::Protocol(format!("subject {s:?} is not a distinguished name like CN=device,O=Example")))
 }
 
 fn status_error(operation: &'static str, r: &crate::http::Response) -> ScepError {
