@@ -14,7 +14,7 @@ pub const FILE: &str = "scepd.toml";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChallengeMode {
-    /// One-time passwords (NDES default): random, expiring, removed on use.
+    /// One-time passwords (NDES default): random, expiring, unusable once a certificate is issued with them.
     #[default]
     OneTime,
     /// One master password, reusable, never expiring (NDES UseSinglePassword=1).

@@ -404,6 +404,11 @@ impl Authority {
                 match hook.verify(&request).await {
                     webhook::Decision::Allow => Ok(Authorised::Reusable),
                     webhook::Decision::Deny(why) => Err(bad(&format!("webhook denied: {why}"))),
+                    webhook::Decision::Unavailable(why) => Err(Rejection::new(
+                        FailInfo::BadRequest,
+                        "The request could not be verified now; try again later.",
+                        format!("webhook unavailable: {why}"),
+                    )),
                 }
             }
         }

@@ -28,8 +28,11 @@ pub struct VerifyRequest {
 pub enum Decision {
     /// An explicit allow.
     Allow,
-    /// Anything else, with why (for the log).
+    /// An answer other than allow, with why (for the log).
     Deny(String),
+    /// No usable answer (error, time-out, HTTP status other than 200): also a denial,
+    /// but not the client's fault, so it does not count against its address.
+    Unavailable(String),
 }
 
 /// What the notifier is told.
@@ -65,7 +68,7 @@ pub enum Event {
 /// The seam: a webhook client.
 #[async_trait]
 pub trait Webhook: Send + Sync {
-    /// Ask whether to issue. Errors and time-outs are [`Decision::Deny`].
+    /// Ask whether to issue. Errors and time-outs are [`Decision::Unavailable`].
     async fn verify(&self, request: &VerifyRequest) -> Decision;
     /// Tell of an event; failures are logged, never retried in line.
     async fn notify(&self, event: &Event);

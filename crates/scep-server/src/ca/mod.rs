@@ -34,7 +34,7 @@ use x509_cert::{
 };
 use zeroize::Zeroizing;
 
-pub use keyfile::{Passphrase, write_private};
+pub use keyfile::{Passphrase, check_private, write_private};
 
 use crate::templates::Template;
 

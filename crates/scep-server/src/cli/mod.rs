@@ -388,6 +388,10 @@ async fn init(a: &InitArgs) -> anyhow::Result<()> {
     let cfg_path = dir.join(config::FILE);
     if !cfg_path.exists() {
         let mut text = config::template(&a.listen, &a.challenge_mode);
+        if a.challenge_mode == "webhook" {
+            // Webhook mode needs a verifier: a placeholder the admin edits.
+            text = text.replace("# [webhook]\n# verify_url", "[webhook]\nverify_url");
+        }
         if let Some(f) = &passphrase_file {
             text = text.replace(
                 "# passphrase_file = \"/run/secrets/scepd-passphrase\"",
@@ -510,6 +514,7 @@ pub(crate) async fn authority(dir: &Path) -> anyhow::Result<Authority> {
 
 async fn challenge_new(dir: &Path, binding: Binding) -> anyhow::Result<()> {
     let authority = authority(dir).await?;
+    binding.validate(&authority.config().templates).map_err(anyhow::Error::msg)?;
     if authority.config().challenge.mode != config::ChallengeMode::OneTime && !binding.is_empty() {
         bail!(
             "--subject and --san bind one-time challenges; challenge.mode is {:?}",

@@ -57,7 +57,9 @@ async fn user(
 fn describe(row: &ChallengeRow, now: i64) -> serde_json::Value {
     let mut v = serde_json::to_value(row).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
-        o.insert("remaining_seconds".into(), json!((row.expires_at - now).max(0)));
+        let remaining =
+            if row.status == crate::store::ChallengeStatus::Outstanding { (row.expires_at - now).max(0) } else { 0 };
+        o.insert("remaining_seconds".into(), json!(remaining));
         o.insert("expires".into(), json!(rfc3339(row.expires_at)));
     }
     v
@@ -90,18 +92,10 @@ pub(super) async fn create(
             Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")),
         }
     };
-    if let Some(s) = &req.subject
-        && s.parse::<x509_cert::name::Name>().is_err()
-    {
-        return error(StatusCode::BAD_REQUEST, "subject is not a distinguished name like \"CN=device,O=Example\"");
-    }
-    if let Some(bad) = req.sans.iter().flatten().find(|s| !valid_san(s)) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            &format!("SAN {bad:?} is not one of DNS:, IP:, email:, URI:, UPN: followed by a value"),
-        );
-    }
     let binding = Binding { subject: req.subject, sans: req.sans, template: req.template };
+    if let Err(e) = binding.validate(&state.authority.config().templates) {
+        return error(StatusCode::BAD_REQUEST, &e);
+    }
     if state.authority.config().challenge.mode != crate::config::ChallengeMode::OneTime {
         return error(
             StatusCode::CONFLICT,
@@ -203,11 +197,6 @@ pub(super) async fn revoke(
             error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
         }
     }
-}
-
-fn valid_san(s: &str) -> bool {
-    let Some((kind, value)) = s.split_once(':') else { return false };
-    !value.is_empty() && ["DNS", "IP", "email", "URI", "UPN"].iter().any(|k| k.eq_ignore_ascii_case(kind))
 }
 
 async fn admin_user(

@@ -89,7 +89,7 @@ pub async fn serve(
 /// Serve HTTPS until `shutdown` resolves; prints the address like [`serve`].
 pub async fn serve_tls(
     listener: TcpListener,
-    server_config: rustls::ServerConfig,
+    setup: tls::TlsSetup,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -97,7 +97,9 @@ pub async fn serve_tls(
     let max = state.authority.config().limits.max_concurrent_requests;
     println!("scepd listening on https://{addr}");
     tracing::info!(%addr, "listening (TLS)");
-    tls::serve(listener, server_config, router(state), max, shutdown).await
+    let (slot, source) = setup.renewal();
+    tokio::spawn(tls::renew_builtin(slot, source, state.authority.clone()));
+    tls::serve(listener, setup.config, router(state), max, shutdown).await
 }
 
 async fn fallback(
@@ -110,7 +112,8 @@ async fn fallback(
     body: Bytes,
 ) -> Response {
     if admin::is_admin_path(uri.path()) {
-        if method != Method::GET && method != Method::HEAD {
+        // Only GET: every answer mints a password, and a HEAD must not fill the cache.
+        if method != Method::GET {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.\n");
         }
         return admin::page(&state, &headers, transport.map(|t| t.0), peer).await;

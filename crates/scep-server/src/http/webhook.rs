@@ -68,7 +68,7 @@ impl HttpWebhook {
 impl Webhook for HttpWebhook {
     async fn verify(&self, request: &VerifyRequest) -> Decision {
         let Some(url) = &self.verify_url else {
-            return Decision::Deny("no verify_url configured".into());
+            return Decision::Unavailable("no verify_url configured".into());
         };
         match self.post(url, request).await {
             Ok((200, body)) => {
@@ -81,8 +81,8 @@ impl Webhook for HttpWebhook {
                     Decision::Deny("the verifier did not answer {\"allow\": true}".into())
                 }
             }
-            Ok((status, _)) => Decision::Deny(format!("the verifier answered HTTP {status}")),
-            Err(e) => Decision::Deny(format!("the verifier failed: {e}")),
+            Ok((status, _)) => Decision::Unavailable(format!("the verifier answered HTTP {status}")),
+            Err(e) => Decision::Unavailable(format!("the verifier failed: {e}")),
         }
     }
 

@@ -120,6 +120,30 @@ pub struct Binding {
 }
 
 impl Binding {
+    /// Check the binding's parts: a distinguished name, SANs of a known type, a
+    /// configured template. The error says what to fix.
+    pub fn validate(&self, templates: &crate::templates::Templates) -> Result<(), String> {
+        if let Some(s) = &self.subject
+            && s.parse::<x509_cert::name::Name>().is_err()
+        {
+            return Err(format!("subject {s:?} is not a distinguished name like \"CN=device,O=Example\""));
+        }
+        for san in self.sans.iter().flatten() {
+            let ok = san.split_once(':').is_some_and(|(kind, value)| {
+                !value.is_empty() && ["DNS", "IP", "email", "URI", "UPN"].iter().any(|k| k.eq_ignore_ascii_case(kind))
+            });
+            if !ok {
+                return Err(format!("SAN {san:?} is not one of DNS:, IP:, email:, URI:, UPN: followed by a value"));
+            }
+        }
+        if let Some(t) = &self.template
+            && !templates.contains(t)
+        {
+            return Err(format!("template {t:?} is not configured"));
+        }
+        Ok(())
+    }
+
     /// Whether nothing is bound.
     pub fn is_empty(&self) -> bool {
         self.subject.is_none() && self.sans.is_none() && self.template.is_none()
