@@ -2,13 +2,13 @@
 //! what they mean. Atomicity is what keeps several instances correct on one database:
 //! no process-local state matters.
 
-mod sqlite;
+mod sql;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use sqlite::SqliteStore;
+pub use sql::{Backend, SqlStore};
 
 /// Store errors. The text goes to logs only.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +23,7 @@ pub enum StoreError {
     #[error("corrupt stored value: {0}")]
     Corrupt(&'static str),
     /// A URL we cannot open.
-    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
 }
 
@@ -417,9 +417,6 @@ pub fn challenge_status(used_at: Option<i64>, revoked_at: Option<i64>, expires_a
 
 /// Open the store a URL names, running migrations when `migrate` is set.
 pub async fn open(url: &str, migrate: bool) -> StoreResult<Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url, migrate).await?))
-    } else {
-        Err(StoreError::UnsupportedUrl(url.to_owned()))
-    }
+    let max = if url.starts_with("sqlite:") { 8 } else { 16 };
+    Ok(Arc::new(SqlStore::open(url, migrate, max).await?))
 }

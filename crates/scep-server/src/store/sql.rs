@@ -1,18 +1,20 @@
-//! The embedded store: SQLite in WAL mode.
+//! The store on SQL: SQLite (embedded, WAL mode) or PostgreSQL (several instances),
+//! one implementation through sqlx's `Any` driver. Statements use `$N` placeholders,
+//! which both understand; the few differences are in [`Backend`].
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::{
-    Row,
+    Executor, Row,
+    AnyPool,
+    any::{AnyPoolOptions, AnyRow},
     migrate::{Migration, MigrationSource, MigrationType, Migrator},
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous},
 };
 
 use super::{
     Binding, CertificateRow, ChallengeRow, ChallengeState, ChallengeStatus, CrlRow, IssuedRecord, NewChallenge,
-    PendingRow, RecordError, RevokeOutcome, RevokedEntry, Store, StoreResult, UserRow,
+    PendingRow, RecordError, RevokeOutcome, RevokedEntry, Store, StoreError, StoreResult, UserRow,
 };
 
 /// Migrations compiled into the binary, so that one file is all there is to deploy.
@@ -33,31 +35,86 @@ impl MigrationSource<'static> for Embedded {
     }
 }
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))];
 
-/// SQLite store.
-pub struct SqliteStore {
-    pool: SqlitePool,
+/// Which database is behind the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite: one writer at a time; write transactions take the lock up front.
+    Sqlite,
+    /// PostgreSQL: row locks; a transaction-scoped advisory lock where a count must
+    /// not race (the challenge cache limit).
+    Postgres,
 }
 
-impl SqliteStore {
-    /// Open (creating the file if needed) and optionally migrate.
-    pub async fn open(url: &str, migrate: bool) -> StoreResult<Self> {
-        let opts = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
-        if migrate {
-            Migrator::new(Embedded(MIGRATIONS)).await?.run(&pool).await?;
+/// The SQL store.
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Advisory lock key serialising challenge creation across PostgreSQL instances.
+const CHALLENGE_LOCK: i64 = 0x5CE9_0001;
+
+impl SqlStore {
+    /// Open `sqlite://PATH` (created if missing) or `postgres://...`, optionally migrating.
+    pub async fn open(url: &str, migrate: bool, max_connections: u32) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if url.starts_with("sqlite:") {
+            let url = if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        let mut opts = AnyPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(30));
+        if backend == Backend::Sqlite {
+            opts = opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            });
         }
-        Ok(SqliteStore { pool })
+        let pool = opts.connect(&url).await?;
+        let store = SqlStore { pool, backend };
+        if migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Run the migrations of this backend.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let m = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        Migrator::new(Embedded(m)).await?.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A write transaction: SQLite takes the write lock first, so that reads inside it
+    /// cannot go stale before the write.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 }
 
-fn row_to_cert(r: &SqliteRow) -> StoreResult<CertificateRow> {
+fn row_to_cert(r: &AnyRow) -> StoreResult<CertificateRow> {
     let sans: String = r.try_get("sans")?;
     Ok(CertificateRow {
         serial: r.try_get("serial")?,
@@ -82,7 +139,7 @@ fn row_to_cert(r: &SqliteRow) -> StoreResult<CertificateRow> {
 const CHALLENGE_COLUMNS: &str =
     "id, created_at, expires_at, created_by, bound_subject, bound_sans, template, used_at, used_serial, revoked_at";
 
-fn row_to_challenge(r: &SqliteRow, now: i64) -> StoreResult<ChallengeRow> {
+fn row_to_challenge(r: &AnyRow, now: i64) -> StoreResult<ChallengeRow> {
     let expires_at: i64 = r.try_get("expires_at")?;
     let used_at: Option<i64> = r.try_get("used_at")?;
     let revoked_at: Option<i64> = r.try_get("revoked_at")?;
@@ -105,7 +162,7 @@ fn row_to_challenge(r: &SqliteRow, now: i64) -> StoreResult<ChallengeRow> {
 const PENDING_COLUMNS: &str = "id, transaction_id, signer_sha256, csr_sha256, csr, signer_der, subject, sans, requester, \
      template, message_type, renews_serial, status, created_at, decided_at, decided_by, serial";
 
-fn row_to_pending(r: &SqliteRow) -> StoreResult<PendingRow> {
+fn row_to_pending(r: &AnyRow) -> StoreResult<PendingRow> {
     let sans: String = r.try_get("sans")?;
     Ok(PendingRow {
         id: r.try_get("id")?,
@@ -128,7 +185,7 @@ fn row_to_pending(r: &SqliteRow) -> StoreResult<PendingRow> {
     })
 }
 
-fn row_to_user(r: &SqliteRow) -> StoreResult<UserRow> {
+fn row_to_user(r: &AnyRow) -> StoreResult<UserRow> {
     let perms: String = r.try_get("permissions")?;
     Ok(UserRow {
         name: r.try_get("name")?,
@@ -142,17 +199,20 @@ const CERT_COLUMNS: &str = "serial, ca_id, subject, sans, not_before, not_after,
      template, challenge_id, status, revoked_at, revocation_reason, renews_serial, der";
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Store for SqlStore {
     async fn create_challenge(&self, c: NewChallenge, now: i64, max_outstanding: u32) -> StoreResult<bool> {
         // BEGIN IMMEDIATE takes the write lock first, so the count and the insert
         // cannot interleave with another writer's.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("DELETE FROM challenges WHERE expires_at <= ?")
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHALLENGE_LOCK).execute(&mut *tx).await?;
+        }
+        sqlx::query("DELETE FROM challenges WHERE expires_at <= $1")
             .bind(now - super::CHALLENGE_KEEP_SECS)
             .execute(&mut *tx)
             .await?;
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM challenges WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
+            "SELECT COUNT(*) FROM challenges WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
         )
         .bind(now)
         .fetch_one(&mut *tx)
@@ -163,7 +223,7 @@ impl Store for SqliteStore {
         }
         sqlx::query(
             "INSERT INTO challenges (id, hash, created_at, expires_at, created_by, bound_subject, bound_sans, template) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&c.id)
         .bind(&c.hash)
@@ -180,7 +240,7 @@ impl Store for SqliteStore {
     }
 
     async fn challenge_state(&self, hash: &[u8], now: i64) -> StoreResult<ChallengeState> {
-        let sql = format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE hash = ?");
+        let sql = format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE hash = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hash).fetch_optional(&self.pool).await?;
         Ok(match row.as_ref().map(|r| row_to_challenge(r, now)).transpose()? {
             None => ChallengeState::Unknown,
@@ -190,14 +250,14 @@ impl Store for SqliteStore {
     }
 
     async fn challenge(&self, id: &str, now: i64) -> StoreResult<Option<ChallengeRow>> {
-        let sql = format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = ?");
+        let sql = format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(|r| row_to_challenge(r, now)).transpose()
     }
 
     async fn revoke_challenge(&self, id: &str, now: i64) -> StoreResult<bool> {
         let r = sqlx::query(
-            "UPDATE challenges SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
+            "UPDATE challenges SET revoked_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $3",
         )
         .bind(now)
         .bind(id)
@@ -209,19 +269,19 @@ impl Store for SqliteStore {
 
     async fn list_challenges(&self, now: i64) -> StoreResult<Vec<ChallengeRow>> {
         let sql = format!(
-            "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at"
+            "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 ORDER BY created_at"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).fetch_all(&self.pool).await?;
         rows.iter().map(|r| row_to_challenge(r, now)).collect()
     }
 
     async fn record_issued(&self, rec: IssuedRecord, consume: Option<(&[u8], i64)>) -> Result<(), RecordError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(super::StoreError::from)?;
+        let mut tx = self.begin_write().await.map_err(super::StoreError::from)?;
         let mut challenge_id: Option<String> = None;
         if let Some((hash, now)) = consume {
             let id: Option<String> = sqlx::query_scalar(
-                "UPDATE challenges SET used_at = ?, used_serial = ? \
-                 WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ? RETURNING id",
+                "UPDATE challenges SET used_at = $1, used_serial = $2 \
+                 WHERE hash = $3 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $4 RETURNING id",
             )
             .bind(now)
             .bind(&rec.serial)
@@ -238,7 +298,7 @@ impl Store for SqliteStore {
         let res = sqlx::query(
             "INSERT INTO certificates (serial, ca_id, subject, sans, not_before, not_after, issued_at, transaction_id, \
              message_type, signer_sha256, csr_sha256, requester, template, challenge_id, renews_serial, der) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&rec.serial)
         .bind(&rec.ca_id)
@@ -267,7 +327,7 @@ impl Store for SqliteStore {
         }
         if let Some(pid) = &rec.pending_id {
             let done = sqlx::query(
-                "UPDATE pending_requests SET status = 'issued', serial = ? WHERE id = ? AND status = 'approved'",
+                "UPDATE pending_requests SET status = 'issued', serial = $1 WHERE id = $2 AND status = 'approved'",
             )
             .bind(&rec.serial)
             .bind(pid)
@@ -290,7 +350,7 @@ impl Store for SqliteStore {
         csr_sha256: &[u8],
     ) -> StoreResult<Option<CertificateRow>> {
         let sql = format!(
-            "SELECT {CERT_COLUMNS} FROM certificates WHERE transaction_id = ? AND signer_sha256 = ? AND csr_sha256 = ? ORDER BY issued_at DESC LIMIT 1"
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE transaction_id = $1 AND signer_sha256 = $2 AND csr_sha256 = $3 ORDER BY issued_at DESC LIMIT 1"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(transaction_id)
@@ -303,7 +363,7 @@ impl Store for SqliteStore {
 
     async fn issued_for_poll(&self, transaction_id: &str, subject: &str) -> StoreResult<Option<CertificateRow>> {
         let sql = format!(
-            "SELECT {CERT_COLUMNS} FROM certificates WHERE transaction_id = ? AND subject = ? ORDER BY issued_at DESC LIMIT 1"
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE transaction_id = $1 AND subject = $2 ORDER BY issued_at DESC LIMIT 1"
         );
         let row =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(transaction_id).bind(subject).fetch_optional(&self.pool).await?;
@@ -311,13 +371,13 @@ impl Store for SqliteStore {
     }
 
     async fn certificate(&self, serial: &str) -> StoreResult<Option<CertificateRow>> {
-        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE serial = ?");
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE serial = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(serial).fetch_optional(&self.pool).await?;
         row.as_ref().map(row_to_cert).transpose()
     }
 
     async fn list_certificates(&self, limit: u32) -> StoreResult<Vec<CertificateRow>> {
-        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates ORDER BY issued_at DESC, serial LIMIT ?");
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates ORDER BY issued_at DESC, serial LIMIT $1");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(i64::from(limit)).fetch_all(&self.pool).await?;
         rows.iter().map(row_to_cert).collect()
     }
@@ -329,7 +389,7 @@ impl Store for SqliteStore {
 
     async fn revoke(&self, serial: &str, reason: Option<i64>, now: i64) -> StoreResult<RevokeOutcome> {
         let r = sqlx::query(
-            "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'",
+            "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2 WHERE serial = $3 AND status = 'valid'",
         )
         .bind(now)
         .bind(reason)
@@ -339,7 +399,7 @@ impl Store for SqliteStore {
         if r.rows_affected() == 1 {
             return Ok(RevokeOutcome::Revoked);
         }
-        let exists: Option<String> = sqlx::query_scalar("SELECT status FROM certificates WHERE serial = ?")
+        let exists: Option<String> = sqlx::query_scalar("SELECT status FROM certificates WHERE serial = $1")
             .bind(serial)
             .fetch_optional(&self.pool)
             .await?;
@@ -348,7 +408,7 @@ impl Store for SqliteStore {
 
     async fn revoked(&self, ca_id: &str) -> StoreResult<Vec<RevokedEntry>> {
         let rows = sqlx::query(
-            "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE ca_id = ? AND status = 'revoked' ORDER BY revoked_at, serial",
+            "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE ca_id = $1 AND status = 'revoked' ORDER BY revoked_at, serial",
         )
         .bind(ca_id)
         .fetch_all(&self.pool)
@@ -366,7 +426,7 @@ impl Store for SqliteStore {
 
     async fn latest_crl(&self, ca_id: &str) -> StoreResult<Option<CrlRow>> {
         let row = sqlx::query(
-            "SELECT number, this_update, next_update, der FROM crls WHERE ca_id = ? ORDER BY number DESC LIMIT 1",
+            "SELECT number, this_update, next_update, der FROM crls WHERE ca_id = $1 ORDER BY number DESC LIMIT 1",
         )
         .bind(ca_id)
         .fetch_optional(&self.pool)
@@ -384,7 +444,7 @@ impl Store for SqliteStore {
 
     async fn record_crl(&self, ca_id: &str, crl: &CrlRow) -> StoreResult<bool> {
         let r = sqlx::query(
-            "INSERT INTO crls (ca_id, number, this_update, next_update, der) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO crls (ca_id, number, this_update, next_update, der) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
         .bind(ca_id)
         .bind(crl.number)
@@ -397,10 +457,10 @@ impl Store for SqliteStore {
     }
 
     async fn record_pending(&self, row: &PendingRow, consume: Option<(&[u8], i64)>) -> Result<(), RecordError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(super::StoreError::from)?;
+        let mut tx = self.begin_write().await.map_err(super::StoreError::from)?;
         if let Some((hash, now)) = consume {
             let done = sqlx::query(
-                "UPDATE challenges SET used_at = ? WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
+                "UPDATE challenges SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $3",
             )
             .bind(now)
             .bind(hash)
@@ -414,7 +474,7 @@ impl Store for SqliteStore {
         }
         sqlx::query(
             "INSERT INTO pending_requests (id, transaction_id, signer_sha256, csr_sha256, csr, signer_der, subject, sans, \
-             requester, template, message_type, renews_serial, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             requester, template, message_type, renews_serial, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&row.id)
         .bind(&row.transaction_id)
@@ -444,7 +504,7 @@ impl Store for SqliteStore {
         csr_sha256: &[u8],
     ) -> StoreResult<Option<PendingRow>> {
         let sql = format!(
-            "SELECT {PENDING_COLUMNS} FROM pending_requests WHERE transaction_id = ? AND signer_sha256 = ? AND csr_sha256 = ? \
+            "SELECT {PENDING_COLUMNS} FROM pending_requests WHERE transaction_id = $1 AND signer_sha256 = $2 AND csr_sha256 = $3 \
              ORDER BY created_at DESC LIMIT 1"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -458,7 +518,7 @@ impl Store for SqliteStore {
 
     async fn pending_for_poll(&self, transaction_id: &str, subject: &str) -> StoreResult<Option<PendingRow>> {
         let sql = format!(
-            "SELECT {PENDING_COLUMNS} FROM pending_requests WHERE transaction_id = ? AND subject = ? ORDER BY created_at DESC LIMIT 1"
+            "SELECT {PENDING_COLUMNS} FROM pending_requests WHERE transaction_id = $1 AND subject = $2 ORDER BY created_at DESC LIMIT 1"
         );
         let row =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(transaction_id).bind(subject).fetch_optional(&self.pool).await?;
@@ -466,14 +526,14 @@ impl Store for SqliteStore {
     }
 
     async fn pending(&self, id: &str) -> StoreResult<Option<PendingRow>> {
-        let sql = format!("SELECT {PENDING_COLUMNS} FROM pending_requests WHERE id = ?");
+        let sql = format!("SELECT {PENDING_COLUMNS} FROM pending_requests WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(row_to_pending).transpose()
     }
 
     async fn list_pending(&self, status: Option<&str>) -> StoreResult<Vec<PendingRow>> {
         let sql = format!(
-            "SELECT {PENDING_COLUMNS} FROM pending_requests WHERE (? IS NULL OR status = ?) ORDER BY created_at DESC LIMIT 1000"
+            "SELECT {PENDING_COLUMNS} FROM pending_requests WHERE (CAST($1 AS TEXT) IS NULL OR status = $2) ORDER BY created_at DESC LIMIT 1000"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status).bind(status).fetch_all(&self.pool).await?;
         rows.iter().map(row_to_pending).collect()
@@ -481,7 +541,7 @@ impl Store for SqliteStore {
 
     async fn decide_pending(&self, id: &str, approve: bool, by: &str, now: i64) -> StoreResult<bool> {
         let r = sqlx::query(
-            "UPDATE pending_requests SET status = ?, decided_at = ?, decided_by = ? WHERE id = ? AND status = 'pending'",
+            "UPDATE pending_requests SET status = $1, decided_at = $2, decided_by = $3 WHERE id = $4 AND status = 'pending'",
         )
         .bind(if approve { "approved" } else { "rejected" })
         .bind(now)
@@ -493,7 +553,7 @@ impl Store for SqliteStore {
     }
 
     async fn add_user(&self, name: &str, password_hash: &str, permissions: &[String], now: i64) -> StoreResult<bool> {
-        let r = sqlx::query("INSERT INTO users (name, password_hash, permissions, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING")
+        let r = sqlx::query("INSERT INTO users (name, password_hash, permissions, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(password_hash)
             .bind(permissions.join(","))
@@ -504,7 +564,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_user_password(&self, name: &str, password_hash: &str) -> StoreResult<bool> {
-        let r = sqlx::query("UPDATE users SET password_hash = ? WHERE name = ?")
+        let r = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2")
             .bind(password_hash)
             .bind(name)
             .execute(&self.pool)
@@ -513,12 +573,12 @@ impl Store for SqliteStore {
     }
 
     async fn remove_user(&self, name: &str) -> StoreResult<bool> {
-        let r = sqlx::query("DELETE FROM users WHERE name = ?").bind(name).execute(&self.pool).await?;
+        let r = sqlx::query("DELETE FROM users WHERE name = $1").bind(name).execute(&self.pool).await?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn user(&self, name: &str) -> StoreResult<Option<UserRow>> {
-        let row = sqlx::query("SELECT name, password_hash, permissions, created_at FROM users WHERE name = ?")
+        let row = sqlx::query("SELECT name, password_hash, permissions, created_at FROM users WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -533,7 +593,7 @@ impl Store for SqliteStore {
     }
 
     async fn setting(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?)
@@ -541,7 +601,7 @@ impl Store for SqliteStore {
 
     async fn put_setting(&self, name: &str, value: &[u8], now: i64) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?) \
+            "INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
         )
         .bind(name)
