@@ -89,6 +89,11 @@ enum Command {
         #[command(subcommand)]
         command: RaCommand,
     },
+    /// Run the database migrations (also done at start-up unless auto_migrate = false).
+    Migrate {
+        #[command(flatten)]
+        dir: DataDir,
+    },
     /// CA and RA certificates, their expiry, a prepared rollover, pending requests.
     Status {
         #[command(flatten)]
@@ -344,6 +349,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ca { command } => lifecycle::ca(command).await,
         Command::Ra { command } => lifecycle::ra(command).await,
         Command::Status { dir } => lifecycle::status(&dir.data_dir).await,
+        Command::Migrate { dir } => {
+            let config = Config::load(&dir.data_dir)?;
+            store::open(&config.database_url, true)
+                .await
+                .with_context(|| format!("cannot migrate the database {}", config.database_url))?;
+            eprintln!("the database {} is up to date", redact_url(&config.database_url));
+            Ok(())
+        }
     }
 }
 
@@ -426,7 +439,7 @@ async fn load(dir: &Path, migrate: bool) -> anyhow::Result<Loaded> {
     let ca = Ca::load(dir, &pass)?;
     let store = store::open(&config.database_url, migrate && config.auto_migrate)
         .await
-        .with_context(|| format!("cannot open the database {}", config.database_url))?;
+        .with_context(|| format!("cannot open the database {}", redact_url(&config.database_url)))?;
     Ok(Loaded { config: Arc::new(config), pass, ca, store })
 }
 
@@ -585,7 +598,7 @@ pub(crate) async fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn store::Stor
     let config = Config::load(dir)?;
     let store = store::open(&config.database_url, config.auto_migrate)
         .await
-        .with_context(|| format!("cannot open the database {}", config.database_url))?;
+        .with_context(|| format!("cannot open the database {}", redact_url(&config.database_url)))?;
     Ok(store)
 }
 
@@ -626,6 +639,18 @@ async fn cert_show(dir: &Path, serial: &str) -> anyhow::Result<()> {
     use der::EncodePem;
     print!("{}", cert.to_pem(der::pem::LineEnding::LF)?);
     Ok(())
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    match rest.rsplit_once('@') {
+        Some((creds, host)) => {
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 pub(crate) fn fmt_time(t: i64) -> String {

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::{
-    Executor, Row,
-    AnyPool,
+    AnyPool, Executor, Row,
     any::{AnyPoolOptions, AnyRow},
     migrate::{Migration, MigrationSource, MigrationType, Migrator},
 };
@@ -36,7 +35,8 @@ impl MigrationSource<'static> for Embedded {
 }
 
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))];
 
 /// Which database is behind the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

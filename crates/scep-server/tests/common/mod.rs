@@ -18,6 +18,8 @@ pub struct Server {
     /// `https://...` when a [tls] listener runs.
     pub tls_base: Option<String>,
     logs: Arc<Mutex<Vec<String>>>,
+    /// Environment given to the server, and to the CLI commands run for it.
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -30,7 +32,7 @@ impl Server {
     pub fn start_with_env(configure: impl FnOnce(&mut String), env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let out = scepd(&["init", "--data-dir", data.to_str().unwrap()]);
+        let out = scepd_env(&["init", "--data-dir", data.to_str().unwrap()], env);
         assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
         let cfg = data.join("scepd.toml");
         let mut text = std::fs::read_to_string(&cfg).unwrap();
@@ -86,7 +88,8 @@ impl Server {
                 }
             }
         }
-        Server { child, dir, base: base.unwrap(), tls_base, logs }
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Server { child, dir, base: base.unwrap(), tls_base, logs, env }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -100,7 +103,7 @@ impl Server {
 
     /// `scepd challenge new`.
     pub fn challenge(&self) -> String {
-        let out = scepd(&["challenge", "new", "--data-dir", self.data_dir().to_str().unwrap()]);
+        let out = self.cli(&["challenge", "new", "--data-dir", self.data_dir().to_str().unwrap()]);
         assert!(out.status.success(), "challenge new: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
@@ -108,7 +111,7 @@ impl Server {
     /// Certificates in the store, via `scepd cert list --json`.
     pub fn certificates(&self) -> Vec<serde_json::Value> {
         let out =
-            scepd(&["cert", "list", "--json", "--limit", "100000", "--data-dir", self.data_dir().to_str().unwrap()]);
+            self.cli(&["cert", "list", "--json", "--limit", "100000", "--data-dir", self.data_dir().to_str().unwrap()]);
         assert!(out.status.success(), "cert list: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
     }
@@ -141,15 +144,51 @@ impl Drop for Server {
 
 /// Run scepd with the test passphrase.
 pub fn scepd(args: &[&str]) -> std::process::Output {
-    Command::new(SCEPD).args(args).env("SCEPD_KEY_PASSPHRASE", PASSPHRASE).output().unwrap()
+    scepd_env(args, &[])
+}
+
+/// Run scepd with the test passphrase and more environment.
+pub fn scepd_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(SCEPD).args(args).env("SCEPD_KEY_PASSPHRASE", PASSPHRASE).envs(env.iter().copied()).output().unwrap()
+}
+
+impl Server {
+    /// Run a scepd command with this server's environment (its database).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        scepd_env(args, &env)
+    }
+
+    /// Another instance on a copy of this data directory (the same keys and
+    /// configuration) with the same environment.
+    pub fn sibling(&self) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        for f in std::fs::read_dir(self.data_dir()).unwrap() {
+            let f = f.unwrap();
+            if f.file_type().unwrap().is_file() {
+                std::fs::copy(f.path(), data.join(f.file_name())).unwrap();
+            }
+        }
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Server::serve_with_env(dir, &env)
+    }
+
+    /// Kill the process at once (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Run scepd with `input` on standard input.
-pub fn scepd_stdin(args: &[&str], input: &str) -> std::process::Output {
+pub fn scepd_stdin(args: &[&str], input: &str, env: &[(&str, &str)]) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(SCEPD)
         .args(args)
         .env("SCEPD_KEY_PASSPHRASE", PASSPHRASE)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -162,6 +201,7 @@ pub fn scepd_stdin(args: &[&str], input: &str) -> std::process::Output {
 impl Server {
     /// `scepd user add NAME --password-stdin --permissions PERMS`.
     pub fn add_user(&self, name: &str, password: &str, permissions: &str) {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let out = scepd_stdin(
             &[
                 "user",
@@ -174,6 +214,7 @@ impl Server {
                 self.data_dir().to_str().unwrap(),
             ],
             &format!("{password}\n"),
+            &env,
         );
         assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -206,4 +247,25 @@ pub fn run_scepclient(url: &str, cn: &str, challenge: &str, extra: &[&str]) -> (
 pub fn openssl_verify(ca: &Path, cert: &Path) -> bool {
     let out = Command::new("openssl").args(["verify", "-CAfile"]).arg(ca).arg(cert).output().unwrap();
     out.status.success() && String::from_utf8_lossy(&out.stdout).contains(": OK")
+}
+
+/// A fresh, empty PostgreSQL database for one test, on the server that
+/// `SCEPD_TEST_POSTGRES_URL` names (`.ci/run` starts one). Without it the test is
+/// skipped, unless `SCEPD_REQUIRE_POSTGRES=1`, which `.ci/run` sets: then it fails.
+pub async fn postgres_database() -> Option<String> {
+    let Ok(base) = std::env::var("SCEPD_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("SCEPD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "SCEPD_TEST_POSTGRES_URL is not set: run the tests with .ci/run (it starts PostgreSQL)"
+        );
+        eprintln!("skipped: SCEPD_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+        return None;
+    };
+    use sqlx::Executor;
+    let name = format!("t_{}", hex::encode(scep::crypto::random_bytes(6).unwrap()));
+    let pool = sqlx::postgres::PgPool::connect(&base).await.unwrap();
+    pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
+    pool.close().await;
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    Some(format!("{prefix}/{name}"))
 }
