@@ -125,7 +125,11 @@ pub struct EnrollOptions {
     pub ips: Vec<std::net::IpAddr>,
     /// Email addresses.
     pub emails: Vec<String>,
-    /// Expected CA fingerprint (hex SHA-256 or SHA-1).
+    /// User principal names (otherName 1.3.6.1.4.1.311.20.2.3, UTF8String).
+    pub upns: Vec<String>,
+    /// Further subject alternative names as they are (those of a certificate being renewed).
+    pub other_names: Vec<GeneralName>,
+    /// Expected CA fingerprint (hex SHA-256, SHA-1 or MD5).
     pub ca_fingerprint: Option<String>,
     /// POST or GET.
     pub transport: Transport,
@@ -146,6 +150,8 @@ impl EnrollOptions {
             dns: vec![],
             ips: vec![],
             emails: vec![],
+            upns: vec![],
+            other_names: vec![],
             ca_fingerprint: None,
             transport: Transport::Auto,
             max_wait: Duration::from_secs(300),
@@ -159,6 +165,39 @@ impl EnrollOptions {
         self.challenge = Some(pw.to_owned());
         self
     }
+
+    /// Options to renew `cert`: its subject and subject alternative names, and a
+    /// fresh random transactionID (the default one, derived from the key, would
+    /// repeat the enrollment's).
+    pub fn renewing(cert: &Certificate) -> Result<Self, ScepError> {
+        let tbs = cert.tbs_certificate();
+        let subject = tbs.subject().to_string();
+        if parse_subject(&subject)? != *tbs.subject() {
+            return Err(ScepError::Protocol(format!(
+                "the certificate's subject {subject:?} does not survive a round trip through text; renew with an explicit --subject"
+            )));
+        }
+        let mut opts = EnrollOptions::new(&subject);
+        if let Ok(Some((_, san))) = tbs.get_extension::<SubjectAltName>() {
+            opts.other_names = san.0;
+        }
+        opts.transaction_id = Some(random_transaction_id()?);
+        Ok(opts)
+    }
+}
+
+/// A random transactionID: 32 uppercase hex digits.
+pub fn random_transaction_id() -> Result<String, ScepError> {
+    Ok(hex::encode_upper(scep::crypto::random_bytes(16)?))
+}
+
+/// The outcome of one CertPoll.
+#[derive(Clone, Debug)]
+pub enum Polled {
+    /// Issued.
+    Issued(Box<Enrolled>),
+    /// Still waiting for approval.
+    Pending,
 }
 
 /// The result of an enrollment.
@@ -279,6 +318,35 @@ impl ScepClient {
         self.request_certificate(key, opts, current_key, current, message_type).await
     }
 
+    /// One CertPoll (RFC 8894 section 3.3.3) for a pending request of `key` with
+    /// `subject` and `transaction_id`, signed by a self-signed certificate of `key`.
+    pub async fn poll(&self, key: &PrivateKey, subject: &str, transaction_id: &str) -> Result<Polled, ScepError> {
+        let caps = self.caps().await?;
+        let cas = self.ca_certs().await?;
+        let subject = parse_subject(subject)?;
+        let throwaway =
+            if key.can_decrypt() { None } else { Some(PrivateKey::generate(scep::crypto::KeyType::Rsa2048)?) };
+        let signer: &PrivateKey = throwaway.as_ref().unwrap_or(key);
+        let signer_cert = x509::scep_signer_certificate(&subject, signer)?;
+        let t = Transaction {
+            cas: &cas,
+            caps: &caps,
+            tid: transaction_id,
+            signer,
+            signer_cert: &signer_cert,
+            transport: Transport::Auto,
+        };
+        let body = scep::request::issuer_and_subject(cas.ca.tbs_certificate().subject(), &subject)?;
+        let rep = self.transact(&t, MessageType::CertPoll, &body).await?;
+        match rep.outcome {
+            Outcome::Success { certificates, .. } => {
+                Ok(Polled::Issued(Box::new(issued(key, certificates, &cas, &t, transaction_id, 0)?)))
+            }
+            Outcome::Pending => Ok(Polled::Pending),
+            Outcome::Failure(info, text) => Err(ScepError::Failure { info, text }),
+        }
+    }
+
     /// GetCert: a certificate by issuer and serial number.
     pub async fn get_cert(&self, serial: &[u8]) -> Result<Certificate, ScepError> {
         let (certs, _) = self.get_by_serial(MessageType::GetCert, serial).await?;
@@ -305,7 +373,7 @@ impl ScepClient {
             serial_number: x509_cert::serial_number::SerialNumber::new(serial).map_err(scep::Error::from)?,
         };
         let body = isn.to_der().map_err(scep::Error::from)?;
-        let tid = hex::encode_upper(scep::crypto::random_bytes(16)?);
+        let tid = random_transaction_id()?;
         let t = Transaction {
             cas: &cas,
             caps: &caps,
@@ -353,6 +421,14 @@ impl ScepClient {
             };
             names.push(GeneralName::IpAddress(der::asn1::OctetString::new(bytes).map_err(scep::Error::from)?));
         }
+        for upn in &opts.upns {
+            names.push(upn_name(upn)?);
+        }
+        for n in &opts.other_names {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
         let mut extensions: Vec<Extension> = Vec::new();
         if !names.is_empty() {
             extensions.push(x509::subject_alt_name(SubjectAltName(names))?);
@@ -368,25 +444,7 @@ impl ScepClient {
         loop {
             match rep.outcome {
                 Outcome::Success { certificates, .. } => {
-                    let ours = key.public_key();
-                    let certificate = certificates
-                        .iter()
-                        .find(|c| *c.tbs_certificate().subject_public_key_info() == ours)
-                        .cloned()
-                        .ok_or_else(|| ScepError::Protocol("SUCCESS without a certificate for our key".into()))?;
-                    let mut chain: Vec<Certificate> = certificates.into_iter().filter(|c| *c != certificate).collect();
-                    if !chain.contains(&cas.ca) {
-                        chain.push(cas.ca.clone());
-                    }
-                    let used_post = t.post();
-                    return Ok(Enrolled {
-                        certificate,
-                        chain,
-                        transaction_id: tid.clone(),
-                        used_post,
-                        cipher: t.cipher(),
-                        polls,
-                    });
+                    return issued(key, certificates, &cas, &t, &tid, polls);
                 }
                 Outcome::Failure(info, text) => return Err(ScepError::Failure { info, text }),
                 Outcome::Pending => {
@@ -433,6 +491,37 @@ impl ScepClient {
     }
 }
 
+/// The certificate for `key` among a SUCCESS reply's, and the rest as its chain.
+fn issued(
+    key: &PrivateKey,
+    certificates: Vec<Certificate>,
+    cas: &CaCerts,
+    t: &Transaction<'_>,
+    tid: &str,
+    polls: u32,
+) -> Result<Enrolled, ScepError> {
+    let ours = key.public_key();
+    let certificate = certificates
+        .iter()
+        .find(|c| *c.tbs_certificate().subject_public_key_info() == ours)
+        .cloned()
+        .ok_or_else(|| ScepError::Protocol("SUCCESS without a certificate for our key".into()))?;
+    let mut chain: Vec<Certificate> = certificates.into_iter().filter(|c| *c != certificate).collect();
+    if !chain.contains(&cas.ca) {
+        chain.push(cas.ca.clone());
+    }
+    Ok(Enrolled { certificate, chain, transaction_id: tid.to_owned(), used_post: t.post(), cipher: t.cipher(), polls })
+}
+
+/// A UPN subject alternative name: otherName 1.3.6.1.4.1.311.20.2.3 holding a UTF8String.
+pub fn upn_name(upn: &str) -> Result<GeneralName, ScepError> {
+    const UPN: const_oid::ObjectIdentifier = const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.20.2.3");
+    let value = der::asn1::Utf8StringRef::new(upn)
+        .and_then(|s| der::Any::encode_from(&s))
+        .map_err(|_| ScepError::Protocol(format!("bad UPN {upn:?}")))?;
+    Ok(GeneralName::OtherName(x509_cert::ext::pkix::name::OtherName { type_id: UPN, value }))
+}
+
 /// What stays the same across the messages of one transaction.
 struct Transaction<'a> {
     cas: &'a CaCerts,
@@ -476,9 +565,11 @@ pub(crate) fn check_fingerprint(ca: &Certificate, expected: &str) -> Result<(), 
     let got = match want.len() {
         64 => hex::encode_upper(scep::attr::DigestAlg::Sha256.digest(&der)),
         40 => hex::encode_upper(scep::attr::DigestAlg::Sha1.digest(&der)),
+        // The NDES admin page shows the CA's MD5.
+        32 => hex::encode_upper(<md5::Md5 as md5::Digest>::digest(&der)),
         _ => {
             return Err(ScepError::Protocol(
-                "--ca-fingerprint must be a SHA-256 (64 hex digits) or SHA-1 (40) fingerprint".into(),
+                "--ca-fingerprint must be a SHA-256 (64 hex digits), SHA-1 (40) or MD5 (32) fingerprint".into(),
             ));
         }
     };

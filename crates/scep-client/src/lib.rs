@@ -13,8 +13,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod admin;
 mod client;
 pub mod http;
+pub mod inspect;
+pub mod ntlm;
+pub mod p12;
 pub mod pem;
 
-pub use client::{CaCerts, EnrollOptions, Enrolled, ScepClient, ScepError, Transport};
+pub use client::{
+    CaCerts, EnrollOptions, Enrolled, Polled, ScepClient, ScepError, Transport, random_transaction_id, upn_name,
+};
