@@ -10,5 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod http;
 mod names;
+pub mod profile;
 pub mod store;
 pub mod templates;

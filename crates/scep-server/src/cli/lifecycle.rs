@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, bail};
 use der::{Decode, EncodePem, pem::LineEnding};
 
-use super::{CaCommand, RaCommand, RequestCommand, authority, clock, fmt_time, open_store};
+use super::{CaCommand, ProfileCommand, RaCommand, RequestCommand, authority, clock, fmt_time, open_store};
 use crate::authority::{reason_from_name, unix};
 use crate::ca::{Ca, Passphrase, rollover};
 use crate::config::Config;
@@ -148,4 +148,52 @@ pub fn expiry_report(ca: &Ca, now: SystemTime) -> Vec<String> {
         out.push(format!("next CA takes over at {}", fmt_time(unix(n.activate_at))));
     }
     out
+}
+
+pub(super) async fn profile(cmd: ProfileCommand) -> anyhow::Result<()> {
+    match cmd {
+        ProfileCommand::Apple { dir, url, challenge, subject, dns, key_size, name } => {
+            let authority = authority(&dir.data_dir).await?;
+            let url = url.unwrap_or_else(|| default_url(authority.config()));
+            let challenge = match challenge {
+                Some(c) => c,
+                None => match authority.admin_challenge("profile", crate::store::Binding::default()).await? {
+                    crate::authority::AdminChallenge::OneTime(m) => m.password.to_string(),
+                    crate::authority::AdminChallenge::Single(p) => p.to_string(),
+                    crate::authority::AdminChallenge::CacheFull => {
+                        bail!("The password cache is full: pass --challenge or wait")
+                    }
+                    crate::authority::AdminChallenge::NotIssued(_) => String::new(),
+                },
+            };
+            let subject: x509_cert::name::Name =
+                subject.parse().map_err(|_| anyhow::anyhow!("--subject {subject:?} is not a distinguished name"))?;
+            let p = crate::profile::AppleProfile {
+                url,
+                name,
+                challenge,
+                subject,
+                dns,
+                emails: vec![],
+                upns: vec![],
+                key_size,
+                key_usage: 5,
+                retries: 3,
+                retry_delay: 10,
+            };
+            print!("{}", crate::profile::apple_mobileconfig(&p, &authority.pki().ca.ca.cert));
+        }
+        ProfileCommand::Windows { dir, url } => {
+            let config = Config::load(&dir.data_dir)?;
+            let pass = Passphrase::locate(&dir.data_dir, config.passphrase_file.as_deref())?;
+            let ca = Ca::load(&dir.data_dir, &pass)?;
+            print!("{}", crate::profile::windows_settings(&url.unwrap_or_else(|| default_url(&config)), &ca.ca.cert));
+        }
+    }
+    Ok(())
+}
+
+/// The NDES URL on the configured listen address.
+fn default_url(config: &Config) -> String {
+    format!("http://{}/certsrv/mscep/mscep.dll", config.listen)
 }

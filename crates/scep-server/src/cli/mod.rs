@@ -89,6 +89,11 @@ enum Command {
         #[command(subcommand)]
         command: RaCommand,
     },
+    /// Print a deployment profile for this server.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCommand,
+    },
     /// Run the database migrations (also done at start-up unless auto_migrate = false).
     Migrate {
         #[command(flatten)]
@@ -235,6 +240,41 @@ enum RaCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum ProfileCommand {
+    /// An Apple .mobileconfig with a SCEP payload (a fresh one-time challenge unless --challenge).
+    Apple {
+        #[command(flatten)]
+        dir: DataDir,
+        /// The SCEP URL devices reach (default: from the listen address).
+        #[arg(long)]
+        url: Option<String>,
+        /// Challenge to embed instead of a fresh one.
+        #[arg(long, env = "SCEPD_PROFILE_CHALLENGE", hide_env_values = true)]
+        challenge: Option<String>,
+        /// Subject of the requested certificate.
+        #[arg(long, default_value = "CN=%ComputerName%")]
+        subject: String,
+        /// DNS subject alternative names.
+        #[arg(long)]
+        dns: Vec<String>,
+        /// Key size.
+        #[arg(long, default_value_t = 2048)]
+        key_size: u32,
+        /// Name shown on the device.
+        #[arg(long, default_value = "scepd")]
+        name: String,
+    },
+    /// The settings of a Windows / Intune SCEP profile for this server.
+    Windows {
+        #[command(flatten)]
+        dir: DataDir,
+        /// The SCEP URL devices reach (default: from the listen address).
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum UserCommand {
     /// Add a user of the admin page and API.
     Add {
@@ -349,6 +389,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ca { command } => lifecycle::ca(command).await,
         Command::Ra { command } => lifecycle::ra(command).await,
         Command::Status { dir } => lifecycle::status(&dir.data_dir).await,
+        Command::Profile { command } => lifecycle::profile(command).await,
         Command::Migrate { dir } => {
             let config = Config::load(&dir.data_dir)?;
             store::open(&config.database_url, true)

@@ -317,3 +317,70 @@ pub(super) async fn revoke_certificate(
         }
     }
 }
+
+/// `GET /api/v1/profiles/apple[?subject=CN%3D...&dns=NAME&url=SCEP_URL]`: a
+/// .mobileconfig with a fresh challenge; the URL defaults to this server's NDES path
+/// on the Host the request came to.
+pub(super) async fn apple_profile(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    transport: Option<axum::Extension<Transport>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let tls = transport.as_ref().is_some_and(|t| t.0.tls);
+    let user = match user(&state, &headers, transport.map(|t| t.0), peer).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let mut subject = "CN=%ComputerName%".to_owned();
+    let mut dns = Vec::new();
+    let mut url = None;
+    for (k, v) in uri.query().unwrap_or("").split('&').filter_map(|kv| kv.split_once('=')) {
+        let v = percent(v);
+        match k {
+            "subject" => subject = v,
+            "dns" => dns.push(v),
+            "url" => url = Some(v),
+            _ => {}
+        }
+    }
+    let Ok(subject_name) = subject.parse::<x509_cert::name::Name>() else {
+        return error(StatusCode::BAD_REQUEST, "subject is not a distinguished name");
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let url = url.unwrap_or_else(|| format!("{}://{host}/certsrv/mscep/mscep.dll", if tls { "https" } else { "http" }));
+    let challenge = match state.authority.admin_challenge(&user.0.name, Binding::default()).await {
+        Ok(AdminChallenge::OneTime(m)) => m.password.to_string(),
+        Ok(AdminChallenge::Single(p)) => p.to_string(),
+        Ok(AdminChallenge::CacheFull) => return error(StatusCode::CONFLICT, "The password cache is full."),
+        Ok(AdminChallenge::NotIssued(_)) => String::new(),
+        Err(e) => {
+            tracing::warn!(error = %e, "API: cannot issue a challenge for a profile");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable");
+        }
+    };
+    let p = crate::profile::AppleProfile {
+        url,
+        name: "scepd".into(),
+        challenge,
+        subject: subject_name,
+        dns,
+        emails: vec![],
+        upns: vec![],
+        key_size: 2048,
+        key_usage: 5,
+        retries: 3,
+        retry_delay: 10,
+    };
+    let body = crate::profile::apple_mobileconfig(&p, &state.authority.pki().ca.ca.cert);
+    let mut r = body.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-apple-aspen-config"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn percent(s: &str) -> String {
+    let q = scep::operation::Query::parse(&format!("message={}", s.replace('+', "%20")));
+    q.message.unwrap_or_default()
+}

@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/requests", get(api::requests))
         .route("/api/v1/requests/{id}/{decision}", axum::routing::post(api::decide))
         .route("/api/v1/certificates/{serial}/revoke", axum::routing::post(api::revoke_certificate))
+        .route("/api/v1/profiles/apple", get(api::apple_profile))
         .route("/crl/{file}", get(crl))
         .fallback(fallback)
         .with_state(state)
