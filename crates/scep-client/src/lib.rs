@@ -14,6 +14,8 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod bench;
+pub mod check;
 mod client;
 pub mod http;
 pub mod inspect;

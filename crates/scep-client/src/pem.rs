@@ -53,8 +53,8 @@ pub fn load_certs(path: &Path) -> anyhow::Result<Vec<Certificate>> {
     Ok(vec![Certificate::from_der(&bytes).with_context(|| format!("{} is not a DER certificate", path.display()))?])
 }
 
-/// Write a file readable by its owner only (for keys).
-pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Write a file readable by its owner only (for keys and PKCS#12 files).
+pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) -> anyhow::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -64,6 +64,6 @@ pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         opts.mode(0o600);
     }
     let mut f = opts.open(path).with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
+    f.write_all(contents.as_ref()).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
