@@ -196,6 +196,11 @@ pub struct LimitsConfig {
     pub request_timeout_secs: u64,
     /// Requests handled at once; more wait.
     pub max_concurrent_requests: usize,
+    /// Connections open at once per listener; more are closed at once.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (also the idle time of a
+    /// kept-alive connection).
+    pub header_timeout_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -205,6 +210,8 @@ impl Default for LimitsConfig {
             max_uri_bytes: 64 * 1024,
             request_timeout_secs: 30,
             max_concurrent_requests: 512,
+            max_connections: 1024,
+            header_timeout_secs: 15,
         }
     }
 }
@@ -348,8 +355,14 @@ impl Config {
         if raw.crl.validity_hours == 0 {
             bail!("crl.validity_hours must be at least 1");
         }
-        if raw.limits.request_timeout_secs == 0 || raw.limits.max_concurrent_requests == 0 {
-            bail!("limits.request_timeout_secs and limits.max_concurrent_requests must be at least 1");
+        if raw.limits.request_timeout_secs == 0
+            || raw.limits.max_concurrent_requests == 0
+            || raw.limits.max_connections == 0
+            || raw.limits.header_timeout_secs == 0
+        {
+            bail!(
+                "limits.request_timeout_secs, limits.max_concurrent_requests and limits.max_connections must be at least 1"
+            );
         }
         if raw.limits.max_body_bytes < 4096 || raw.limits.max_uri_bytes < 16 * 1024 {
             bail!("limits.max_body_bytes must be at least 4096 and limits.max_uri_bytes at least 16384");
@@ -529,6 +542,11 @@ max_body_bytes = 65536
 max_uri_bytes = 65536
 request_timeout_secs = 30
 max_concurrent_requests = 512
+# Connections open at once per listener; a TLS handshake must finish within 10 s.
+max_connections = 1024
+# Seconds a client has to send a request's headers; also how long a kept-alive
+# connection may stay idle.
+header_timeout_secs = 15
 "#
     )
 }

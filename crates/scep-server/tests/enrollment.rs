@@ -18,7 +18,7 @@ fn scepclient_enrolls_by_post_and_the_chain_verifies() {
     let certs = server.certificates();
     assert_eq!(certs.len(), 1);
     assert!(certs[0]["subject"].as_str().unwrap().contains("CN=router-1"));
-    assert!(server.logs().iter().any(|l| l.contains("certificate issued") && l.contains("POST")));
+    assert!(server.logged(|l| l.contains("certificate issued") && l.contains("POST")));
     // The NDES path with Windows' suffix and the generic aliases route too.
     let pw = server.challenge();
     let (ok, out, _d) =
@@ -37,7 +37,7 @@ fn scepclient_enrolls_by_get_when_post_is_not_advertised() {
     let (ok, out, dir) = run_scepclient(&server.url(), "get-client", &pw, &[]);
     assert!(ok, "scepclient failed: {out}");
     assert!(openssl_verify(&server.data_dir().join("ca.pem"), &dir.path().join("client.pem")));
-    assert!(server.logs().iter().any(|l| l.contains("certificate issued") && l.contains("GET")), "{:?}", server.logs());
+    assert!(server.logged(|l| l.contains("certificate issued") && l.contains("GET")), "{:?}", server.logs());
 }
 
 #[tokio::test]

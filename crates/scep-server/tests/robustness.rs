@@ -186,8 +186,15 @@ async fn decryption_failures_are_indistinguishable() {
             other => panic!("{other:?}"),
         }
         // The log line of the refusal, without its timestamp.
-        let logs = server.logs();
-        let line = logs[before..].iter().find(|l| l.contains("request refused")).cloned().unwrap_or_default();
+        assert!(server.logged(|l| l.contains("request refused") && l.contains("ORACLE")));
+        let mut line = String::new();
+        for _ in 0..40 {
+            if let Some(l) = server.logs()[before..].iter().find(|l| l.contains("request refused")) {
+                line = l.clone();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         let line = line.split_once(' ').map(|x| x.1.to_owned()).unwrap_or_default();
         replies.push((blanked, line));
     }
@@ -202,4 +209,39 @@ async fn decryption_failures_are_indistinguishable() {
     assert!(matches!(parsed.outcome, Outcome::Success { .. }));
     assert_eq!(server.certificates().len(), 1);
     let _ = d.key.public_key();
+}
+
+#[tokio::test]
+async fn slow_and_idle_clients_cannot_hold_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(|cfg| {
+        *cfg = cfg
+            .replace("max_connections = 1024", "max_connections = 4")
+            .replace("header_timeout_secs = 15", "header_timeout_secs = 1")
+    });
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    // Four clients that send half a request line and stop fill every slot...
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /certsrv/mscep/mscep.dll?operation=GetCACaps HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        slow.push(s);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // ...so a fifth connection is closed at once,
+    let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = extra.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut buf = Vec::new();
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), extra.read_to_end(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "a connection over the limit got an answer");
+    // ...until the slow ones run out of time and are dropped.
+    for s in &mut slow {
+        let mut b = Vec::new();
+        let r = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut b)).await;
+        assert!(r.is_ok(), "a slow client was not disconnected");
+    }
+    still_up(&server).await;
 }

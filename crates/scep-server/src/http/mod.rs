@@ -5,6 +5,7 @@
 mod admin;
 mod api;
 pub mod auth;
+mod listener;
 mod scep_routes;
 pub mod tls;
 pub mod webhook;
@@ -80,11 +81,9 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     println!("scepd listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    let app = router(state).layer(axum::Extension(Transport { tls: false }));
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+    let limits = state.authority.config().limits.clone();
+    let header_timeout = Duration::from_secs(limits.header_timeout_secs);
+    listener::serve(listener, None, router(state), limits.max_connections, header_timeout, shutdown).await
 }
 
 /// Serve HTTPS until `shutdown` resolves; prints the address like [`serve`].
@@ -95,12 +94,14 @@ pub async fn serve_tls(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    let max = state.authority.config().limits.max_concurrent_requests;
+    let limits = state.authority.config().limits.clone();
+    let header_timeout = Duration::from_secs(limits.header_timeout_secs);
     println!("scepd listening on https://{addr}");
     tracing::info!(%addr, "listening (TLS)");
     let (slot, source) = setup.renewal();
     tokio::spawn(tls::renew_builtin(slot, source, state.authority.clone()));
-    tls::serve(listener, setup.config, router(state), max, shutdown).await
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(setup.config));
+    listener::serve(listener, Some(acceptor), router(state), limits.max_connections, header_timeout, shutdown).await
 }
 
 async fn fallback(

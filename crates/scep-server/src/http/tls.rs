@@ -4,21 +4,11 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use crate::config::{Tls, TlsSource};
 use anyhow::Context;
-use axum::{Router, extract::ConnectInfo};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
-
-use super::auth::Transport;
-use crate::config::{Tls, TlsSource};
-
-/// Time a client has to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Renew the built-in certificate when less than this is left.
 const RENEW_BEFORE: Duration = Duration::from_secs(30 * 86_400);
@@ -114,54 +104,5 @@ impl TlsSetup {
     /// The parts [`renew_builtin`] needs.
     pub fn renewal(&self) -> (Arc<CertSlot>, TlsSource) {
         (self.slot.clone(), self.source.clone())
-    }
-}
-
-/// Accept TLS connections until `shutdown` resolves.
-pub async fn serve(
-    listener: TcpListener,
-    config: rustls::ServerConfig,
-    router: Router,
-    max_connections: usize,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "TLS accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => return Ok(()),
-        };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "TLS connection refused: connection limit reached");
-            continue;
-        };
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-            };
-            let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req.extensions_mut().insert(Transport { tls: true });
-                router.clone().oneshot(req)
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder.serve_connection(TokioIo::new(tls), svc).await {
-                tracing::debug!(%peer, error = %e, "TLS connection ended with an error");
-            }
-        });
     }
 }

@@ -121,6 +121,18 @@ impl Server {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Whether a log line satisfying `pred` appears within two seconds (log lines
+    /// arrive through a pipe, a little after the answer they belong to).
+    pub fn logged(&self, pred: impl Fn(&str) -> bool) -> bool {
+        for _ in 0..40 {
+            if self.logs.lock().unwrap().iter().any(|l| pred(l)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
