@@ -371,7 +371,7 @@ async fn reuse_step(client: &ScepClient, pw: &str, source: &ChallengeSource) -> 
             };
             (Status::Fail, format!("the same challenge enrolled a second time{hint}"))
         }
-        Err(ScepError::StillPending(_)) => {
+        Err(ScepError::StillPending { .. }) => {
             (Status::Fail, "the second use of the challenge was left PENDING instead of refused".into())
         }
         Err(e) => (Status::Fail, format!("expected a SCEP FAILURE, got: {e}")),

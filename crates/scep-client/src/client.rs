@@ -42,7 +42,7 @@ pub enum ScepError {
     #[error("{0}")]
     Protocol(String),
     /// The server refused the request.
-    #[error("the server refused the request: failInfo {info} ({text})")]
+    #[error("the server refused the request: failInfo {info}{}", failure_text(.text))]
     Failure {
         /// failInfo.
         info: FailInfo,
@@ -50,11 +50,21 @@ pub enum ScepError {
         text: String,
     },
     /// Still pending after the wait allowed.
-    #[error("the request is still pending after {0:?}")]
-    StillPending(Duration),
+    #[error("the request {transaction_id} is still pending after {waited:?}")]
+    StillPending {
+        /// How long we polled.
+        waited: Duration,
+        /// Its transactionID, to poll for it later.
+        transaction_id: String,
+    },
     /// Protocol crate error.
     #[error(transparent)]
     Scep(#[from] scep::Error),
+}
+
+/// `: text` for a non-empty failInfoText.
+fn failure_text(text: &str) -> String {
+    if text.is_empty() { String::new() } else { format!(" ({text})") }
 }
 
 /// How PKIOperation travels.
@@ -117,6 +127,9 @@ impl CaCerts {
 pub struct EnrollOptions {
     /// Subject, RFC 4514 (`CN=...,O=...`).
     pub subject: String,
+    /// The subject as an encoded name, kept byte for byte (a certificate being
+    /// renewed); when set it is sent instead of `subject`.
+    pub subject_name: Option<Name>,
     /// Challenge password.
     pub challenge: Option<String>,
     /// DNS names.
@@ -146,6 +159,7 @@ impl EnrollOptions {
     pub fn new(subject: &str) -> Self {
         EnrollOptions {
             subject: subject.to_owned(),
+            subject_name: None,
             challenge: None,
             dns: vec![],
             ips: vec![],
@@ -166,18 +180,23 @@ impl EnrollOptions {
         self
     }
 
+    /// The subject to request: `subject_name`, else `subject` parsed.
+    fn name(&self) -> Result<Name, ScepError> {
+        match &self.subject_name {
+            Some(n) => Ok(n.clone()),
+            None => parse_subject(&self.subject),
+        }
+    }
+
     /// Options to renew `cert`: its subject and subject alternative names, and a
     /// fresh random transactionID (the default one, derived from the key, would
     /// repeat the enrollment's).
     pub fn renewing(cert: &Certificate) -> Result<Self, ScepError> {
         let tbs = cert.tbs_certificate();
-        let subject = tbs.subject().to_string();
-        if parse_subject(&subject)? != *tbs.subject() {
-            return Err(ScepError::Protocol(format!(
-                "the certificate's subject {subject:?} does not survive a round trip through text; renew with an explicit --subject"
-            )));
-        }
-        let mut opts = EnrollOptions::new(&subject);
+        let mut opts = EnrollOptions::new(&tbs.subject().to_string());
+        // The renewal must name the subject exactly as the certificate does (NDES
+        // compares them); text would change string types.
+        opts.subject_name = Some(tbs.subject().clone());
         if let Ok(Some((_, san))) = tbs.get_extension::<SubjectAltName>() {
             opts.other_names = san.0;
         }
@@ -295,7 +314,7 @@ impl ScepClient {
     /// Enroll `key` with `opts`: GetCACaps, GetCACert, PKCSReq signed by a self-signed
     /// certificate, CertPoll while PENDING.
     pub async fn enroll(&self, key: &PrivateKey, opts: &EnrollOptions) -> Result<Enrolled, ScepError> {
-        let subject = parse_subject(&opts.subject)?;
+        let subject = opts.name()?;
         // The reply is encrypted to the signer certificate, which needs an RSA key: an
         // EC key is enrolled with a throw-away RSA signer.
         let throwaway =
@@ -402,7 +421,7 @@ impl ScepClient {
         if let Some(fp) = &opts.ca_fingerprint {
             check_fingerprint(&cas.ca, fp)?;
         }
-        let subject = parse_subject(&opts.subject)?;
+        let subject = opts.name()?;
         let mut names: Vec<GeneralName> = Vec::new();
         for d in &opts.dns {
             names.push(GeneralName::DnsName(
@@ -449,7 +468,7 @@ impl ScepClient {
                 Outcome::Failure(info, text) => return Err(ScepError::Failure { info, text }),
                 Outcome::Pending => {
                     if started.elapsed() >= opts.max_wait {
-                        return Err(ScepError::StillPending(opts.max_wait));
+                        return Err(ScepError::StillPending { waited: opts.max_wait, transaction_id: tid.clone() });
                     }
                     tokio::time::sleep(opts.poll_interval).await;
                     polls += 1;

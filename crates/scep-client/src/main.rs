@@ -13,7 +13,7 @@ use scep::crypto::{KeyType, PrivateKey};
 use scep_client::bench::{BenchOptions, Limit};
 use scep_client::check::ChallengeSource;
 use scep_client::inspect::{Fingerprints, Role, validity_text};
-use scep_client::{EnrollOptions, Enrolled, Polled, ScepClient, Transport, admin, p12, pem};
+use scep_client::{EnrollOptions, Enrolled, Polled, ScepClient, ScepError, Transport, admin, p12, pem};
 use x509_cert::Certificate;
 
 /// scep: enroll with, inspect, test and measure SCEP/NDES servers.
@@ -42,6 +42,8 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Enroll: generate or load a key, send a PKCSReq, write key.pem, cert.pem, chain.pem.
+    ///
+    /// Exit status 2 when the request is still PENDING after --wait: key.pem is kept for `scep poll`.
     Enroll {
         /// SCEP URL.
         url: String,
@@ -87,7 +89,7 @@ enum Command {
         #[command(flatten)]
         out: OutputArgs,
     },
-    /// Send one CertPoll for a pending request.
+    /// Send one CertPoll for a pending request (exit status 2 while still PENDING).
     Poll {
         /// SCEP URL.
         url: String,
@@ -270,8 +272,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut opts = request_options(&req)?;
             opts.challenge = challenge;
             let p12_password = p12_password(&out)?;
-            let res = ScepClient::new(&url).enroll(&key, &opts).await?;
-            write_outputs(&out, &key, &res, p12_password.as_deref())?;
+            match ScepClient::new(&url).enroll(&key, &opts).await {
+                Ok(res) => write_outputs(&out, &key, &res, p12_password.as_deref())?,
+                Err(ScepError::StillPending { waited, transaction_id }) => {
+                    // Keep the key: the certificate comes later, by `scep poll`.
+                    std::fs::create_dir_all(&out.out)?;
+                    let key_path = out.out.join("key.pem");
+                    pem::write_private(&key_path, pem::key_pem(&key)?)?;
+                    println!("PENDING after {waited:?}: the request waits for approval; wrote {}", key_path.display());
+                    println!(
+                        "poll later with: scep poll {url} --transaction-id {transaction_id} --subject {:?} --key {}",
+                        req.subject,
+                        key_path.display()
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Command::Renew { url, cert, key, new_key, key_type, pkcsreq, ca_fingerprint, wait, out } => {
             let current = pem::load_certs(&cert)?
