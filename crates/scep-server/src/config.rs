@@ -151,6 +151,20 @@ impl Default for RenewalConfig {
     }
 }
 
+/// `[audit]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Days audit entries are kept.
+    pub retention_days: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { retention_days: 90 }
+    }
+}
+
 /// `[crl]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -229,6 +243,7 @@ struct RawConfig {
     template_selection: crate::templates::SelectionConfig,
     renewal: RenewalConfig,
     crl: CrlConfig,
+    audit: AuditConfig,
     scep: ScepConfig,
     limits: LimitsConfig,
     admin: AdminConfig,
@@ -249,6 +264,7 @@ impl Default for RawConfig {
             template_selection: Default::default(),
             renewal: RenewalConfig::default(),
             crl: CrlConfig::default(),
+            audit: AuditConfig::default(),
             scep: ScepConfig::default(),
             limits: LimitsConfig::default(),
             admin: AdminConfig::default(),
@@ -280,6 +296,8 @@ pub struct Config {
     pub renewal: RenewalConfig,
     /// CRLs.
     pub crl: CrlConfig,
+    /// Audit trail.
+    pub audit: AuditConfig,
     /// Protocol choices.
     pub scep: ScepConfig,
     /// Limits.
@@ -411,6 +429,7 @@ impl Config {
             templates,
             renewal: raw.renewal,
             crl: raw.crl,
+            audit: raw.audit,
             scep: raw.scep,
             limits: raw.limits,
             admin: raw.admin,
@@ -498,6 +517,11 @@ grace_days = 30
 allow_subject_change = false
 # Revoke the old certificate (reason superseded) when its renewal is issued.
 revoke_superseded = false
+
+[audit]
+# Every PKIOperation is recorded (time, address, transactionID, type, subject, template,
+# outcome with failInfo and reason, serial, challenge id); `scepd audit` searches it.
+retention_days = 90
 
 [crl]
 # Public base URL of this server; issued certificates then carry the CRL distribution

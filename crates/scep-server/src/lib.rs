@@ -9,6 +9,7 @@ pub mod ca;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod metrics;
 mod names;
 pub mod profile;
 pub mod store;

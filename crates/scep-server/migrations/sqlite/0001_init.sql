@@ -87,3 +87,25 @@ CREATE TABLE settings (
     value      BLOB    NOT NULL,
     updated_at INTEGER NOT NULL
 );
+
+-- Every PKIOperation: what was asked, what was decided and why. Secrets never: the
+-- challenge by id only.
+CREATE TABLE audit (
+    id             TEXT    PRIMARY KEY,
+    at             INTEGER NOT NULL,
+    requester      TEXT    NOT NULL,
+    via            TEXT    NOT NULL,
+    transaction_id TEXT,
+    message_type   TEXT,
+    subject        TEXT,
+    template       TEXT,
+    outcome        TEXT    NOT NULL,            -- issued, pending, failure, unreadable
+    fail_info      TEXT,
+    reason         TEXT,
+    serial         TEXT,
+    challenge_id   TEXT,
+    renews_serial  TEXT
+);
+CREATE INDEX audit_at ON audit (at);
+CREATE INDEX audit_transaction ON audit (transaction_id);
+CREATE INDEX audit_serial ON audit (serial);

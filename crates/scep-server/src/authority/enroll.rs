@@ -27,12 +27,14 @@ pub(crate) struct Context<'a> {
     pub via: &'static str,
     /// A template named by the endpoint.
     pub template: Option<&'a str>,
+    /// What the audit entry will say.
+    pub note: super::audit::SharedNote,
 }
 
 /// What a challenge check found good, to act on when the certificate is recorded.
 enum Authorised {
-    /// A one-time challenge: its hash (consumed with the issuance) and binding.
-    OneTime(Vec<u8>, Binding),
+    /// A one-time challenge: its hash (consumed with the issuance), id and binding.
+    OneTime(Vec<u8>, String, Binding),
     /// Single password, webhook, no challenge, or a renewal: nothing to consume.
     Reusable,
 }
@@ -52,6 +54,7 @@ impl Authority {
         ctx: &Context<'_>,
     ) -> Result<Outcome, Rejection> {
         let tid = reply.transaction_id.as_str();
+        super::audit::note(&ctx.note, |n| n.subject = Some(csr.subject().to_string()));
         let fp = Fingerprint {
             signer_sha256: DigestAlg::Sha256.digest(&reply.recipient.to_der().map_err(internal)?),
             csr_sha256: DigestAlg::Sha256.digest(csr.to_der()),
@@ -68,7 +71,7 @@ impl Authority {
                 serial = row.serial,
                 "resent request: answering with the certificate already issued"
             );
-            return self.success(&row.der, &row.template);
+            return self.success(&row.der, &row.template, &ctx.note);
         }
         if let Some(row) =
             self.store.pending_for_retry(tid, &fp.signer_sha256, &fp.csr_sha256).await.map_err(internal)?
@@ -100,10 +103,17 @@ impl Authority {
             None => self.authorise_with_throttle(&csr, tid, ctx.requester, now).await?,
         };
         let bound = match &authorised {
-            Authorised::OneTime(_, b) => b.template.clone(),
+            Authorised::OneTime(_, _, b) => b.template.clone(),
             Authorised::Reusable => None,
         };
         let template = self.template_for(&csr, bound.as_deref(), ctx.template, renews.as_ref())?;
+        super::audit::note(&ctx.note, |n| {
+            n.template = Some(template.name.clone());
+            n.renews_serial = renews.as_ref().map(|r| r.serial.clone());
+            if let Authorised::OneTime(_, id, _) = &authorised {
+                n.challenge_id = Some(id.clone());
+            }
+        });
         template.check(&csr).map_err(|rule| {
             Rejection::new(
                 FailInfo::BadRequest,
@@ -112,7 +122,7 @@ impl Authority {
             )
         })?;
         let consume = match &authorised {
-            Authorised::OneTime(hash, _) => Some(hash.clone()),
+            Authorised::OneTime(hash, _, _) => Some(hash.clone()),
             Authorised::Reusable => None,
         };
 
@@ -181,7 +191,7 @@ impl Authority {
             return self.pending_answer(row, reply, ctx).await;
         }
         match self.store.issued_for_poll(tid, &subject).await.map_err(internal)? {
-            Some(row) => self.success(&row.der, &row.template),
+            Some(row) => self.success(&row.der, &row.template, &ctx.note),
             None => Err(Rejection::new(
                 FailInfo::BadCertId,
                 "No request with this transactionID is known.",
@@ -212,7 +222,7 @@ impl Authority {
                     .await
                     .map_err(internal)?
                     .ok_or_else(|| internal("issued request without its certificate"))?;
-                self.success(&cert.der, &cert.template)
+                self.success(&cert.der, &cert.template, &ctx.note)
             }
             "approved" => {
                 // Issued now, at the first poll after approval; the signer of this poll
@@ -368,7 +378,7 @@ impl Authority {
                                 format!("challenge {id} is bound: {why}"),
                             )
                         })?;
-                        Ok(Authorised::OneTime(hash, binding))
+                        Ok(Authorised::OneTime(hash, id, binding))
                     }
                     ChallengeState::Unusable(status) => Err(bad(&format!("challenge is {status:?}").to_lowercase())),
                     ChallengeState::Unknown => Err(bad("unknown challenge")),
@@ -475,6 +485,10 @@ impl Authority {
             renews = issue.renews,
             "certificate issued"
         );
+        super::audit::note(&ctx.note, |n| {
+            n.serial = Some(serial.clone());
+            n.issued = true;
+        });
         if let Some(old) = &issue.renews
             && self.config.renewal.revoke_superseded
         {
@@ -502,8 +516,12 @@ impl Authority {
     }
 
     /// SUCCESS with a stored certificate (and the CA certificate when its template says so).
-    fn success(&self, der: &[u8], template: &str) -> Result<Outcome, Rejection> {
-        let mut certificates = vec![cert_of(der)?];
+    fn success(&self, der: &[u8], template: &str, note: &super::audit::SharedNote) -> Result<Outcome, Rejection> {
+        let cert = cert_of(der)?;
+        super::audit::note(note, |n| {
+            n.serial = Some(hex::encode_upper(cert.tbs_certificate().serial_number().as_bytes()))
+        });
+        let mut certificates = vec![cert];
         if self.config.templates.get(template).is_some_and(|t| t.include_ca_cert) {
             let pki = self.pki();
             certificates.push(pki.ca.ca.cert.clone());

@@ -1,6 +1,7 @@
 //! Every enrollment decision, and nowhere else: challenge checks, key and subject
 //! rules, idempotent replay by transactionID, issuance and recording.
 
+pub mod audit;
 pub mod challenge;
 mod crl;
 mod enroll;
@@ -163,6 +164,8 @@ pub struct Authority {
     single_key: [u8; 32],
     challenge_throttle: throttle::Throttle,
     webhook: Option<Arc<dyn webhook::Webhook>>,
+    audit: Option<audit::AuditSink>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Authority {
@@ -175,6 +178,8 @@ impl Authority {
             single_key: ca.secret("single password"),
             challenge_throttle: throttle::Throttle::new(config.throttle.max_failures, window),
             webhook: None,
+            audit: None,
+            metrics: crate::metrics::Metrics::default(),
             pki: RwLock::new(Arc::new(Pki::new(ca, &config)?)),
             store,
             config,
@@ -187,6 +192,12 @@ impl Authority {
         let pki = Arc::new(Pki::new(ca, &self.config)?);
         *self.pki.write().unwrap_or_else(std::sync::PoisonError::into_inner) = pki;
         Ok(())
+    }
+
+    /// With an audit trail written to the store (servers; not CLI commands).
+    pub fn with_audit(mut self) -> Self {
+        self.audit = Some(audit::AuditSink::start(self.store.clone()));
+        self
     }
 
     /// With a webhook client for verification and notifications.
@@ -203,6 +214,37 @@ impl Authority {
     /// Key of the single master password's encryption.
     pub fn single_password_key(&self) -> &[u8; 32] {
         &self.single_key
+    }
+
+    /// This process's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// The metrics exposition, with gauges read now.
+    pub async fn render_metrics(&self) -> String {
+        let now = self.clock.now();
+        let mut g = crate::metrics::Gauges {
+            challenges_max: u64::from(self.config.challenge.password_max),
+            ..Default::default()
+        };
+        g.database_up = self.store.ping().await.is_ok();
+        if g.database_up {
+            g.challenges_outstanding = self.store.list_challenges(unix(now)).await.map_or(0, |v| v.len() as u64);
+            g.pending_requests = self.store.list_pending(Some("pending")).await.map_or(0, |v| v.len() as u64);
+        }
+        let pki = self.pki();
+        let mut add = |role: &str, k: &KeyedCert| {
+            let left = unix(k.not_after()) - unix(now);
+            g.expiry.push((role.to_owned(), k.cert.tbs_certificate().subject().to_string(), left));
+        };
+        add("ca", &pki.ca.ca);
+        add("ra-sign", &pki.ca.ra_sign);
+        add("ra-encrypt", &pki.ca.ra_encrypt);
+        if let Some(n) = &pki.ca.next {
+            add("next-ca", &n.ca);
+        }
+        self.metrics.render(&g)
     }
 
     /// GetCACaps body.
@@ -250,6 +292,7 @@ impl Authority {
         via: &'static str,
         template: Option<String>,
     ) -> PkiReply {
+        let started = std::time::Instant::now();
         let pki = self.pki();
         let this = Arc::clone(self);
         let p2 = pki.clone();
@@ -266,6 +309,17 @@ impl Authority {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 warn!(requester, via, error = %e, "unreadable PKIOperation");
+                self.audit_entry(
+                    &requester,
+                    via,
+                    None,
+                    None,
+                    &audit::Note::default(),
+                    "unreadable",
+                    None,
+                    Some(e.to_string()),
+                );
+                self.metrics.request("PKIOperation", "unreadable");
                 return PkiReply::Unreadable;
             }
             Err(e) => {
@@ -274,22 +328,53 @@ impl Authority {
             }
         };
         let tid = reply.transaction_id.to_string();
-        let ctx = enroll::Context { pki: &pki, requester: &requester, via, template: template.as_deref() };
-        let outcome = match req {
-            Err(e) => {
-                let r = Rejection::new(e.fail_info(), public_text(&e), e.to_string());
-                self.reject(&tid, mtype, &requester, r)
-            }
-            Ok(req) => match self.decide(req, &ctx).await {
-                Ok(o) => o,
-                Err(r) => self.reject(&tid, mtype, &requester, r),
-            },
+        let note = audit::SharedNote::default();
+        let ctx = enroll::Context {
+            pki: &pki,
+            requester: &requester,
+            via,
+            template: template.as_deref(),
+            note: note.clone(),
         };
+        // Every line logged from here on carries the transactionID (JSON logs: in its span).
+        let span = tracing::info_span!("pkioperation", transaction_id = %tid, requester = %requester);
+        let (outcome, reason) = tracing::Instrument::instrument(
+            async {
+                match req {
+                    Err(e) => {
+                        let r = Rejection::new(e.fail_info(), public_text(&e), e.to_string());
+                        let reason = Some(r.reason.clone());
+                        (self.reject(&tid, mtype, &requester, r), reason)
+                    }
+                    Ok(req) => match self.decide(req, &ctx).await {
+                        Ok(o) => (o, None),
+                        Err(r) => {
+                            let reason = Some(r.reason.clone());
+                            (self.reject(&tid, mtype, &requester, r), reason)
+                        }
+                    },
+                }
+            },
+            span,
+        )
+        .await;
+        {
+            let n = note.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (result, fail) = match &outcome {
+                Outcome::Success { .. } if n.issued => ("issued", None),
+                Outcome::Success { .. } => ("success", None),
+                Outcome::Pending => ("pending", None),
+                Outcome::Failure(info, _) => ("failure", Some(info.name().to_owned())),
+            };
+            self.audit_entry(&requester, via, Some(&tid), Some(mtype), &n, result, fail, reason);
+            self.metrics.request("PKIOperation", result);
+        }
         let built = tokio::task::spawn_blocking(move || {
             let signer = pki.reply_signer();
             cert_rep(&reply, &outcome, &signer.key, &signer.cert)
         })
         .await;
+        self.metrics.latency(started.elapsed());
         match built {
             Ok(Ok(der)) => PkiReply::CertRep(der),
             Ok(Err(e)) => {
@@ -301,6 +386,37 @@ impl Authority {
                 PkiReply::Unreadable
             }
         }
+    }
+
+    #[allow(clippy::too_many_arguments)] // one audit row's worth of facts
+    fn audit_entry(
+        &self,
+        requester: &str,
+        via: &str,
+        tid: Option<&str>,
+        mtype: Option<MessageType>,
+        n: &audit::Note,
+        outcome: &str,
+        fail_info: Option<String>,
+        reason: Option<String>,
+    ) {
+        let Some(sink) = &self.audit else { return };
+        sink.record(crate::store::AuditEntry {
+            id: hex::encode(scep::crypto::random_bytes(8).unwrap_or_default()),
+            at: unix(self.clock.now()),
+            requester: requester.to_owned(),
+            via: via.to_owned(),
+            transaction_id: tid.map(str::to_owned),
+            message_type: mtype.map(|m| m.name().to_owned()),
+            subject: n.subject.clone(),
+            template: n.template.clone(),
+            outcome: outcome.to_owned(),
+            fail_info,
+            reason,
+            serial: n.serial.clone(),
+            challenge_id: n.challenge_id.clone(),
+            renews_serial: n.renews_serial.clone(),
+        });
     }
 
     fn reject(&self, tid: &str, mtype: MessageType, requester: &str, r: Rejection) -> Outcome {

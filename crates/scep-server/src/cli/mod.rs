@@ -94,6 +94,35 @@ enum Command {
         #[command(subcommand)]
         command: ProfileCommand,
     },
+    /// Search the audit trail of PKIOperations, newest first.
+    Audit {
+        #[command(flatten)]
+        dir: DataDir,
+        /// transactionID.
+        #[arg(long)]
+        transaction: Option<String>,
+        /// Subject containing this text.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Serial number (hex).
+        #[arg(long)]
+        serial: Option<String>,
+        /// issued, success, pending, failure or unreadable.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// From this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Until this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the database migrations (also done at start-up unless auto_migrate = false).
     Migrate {
         #[command(flatten)]
@@ -390,6 +419,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ra { command } => lifecycle::ra(command).await,
         Command::Status { dir } => lifecycle::status(&dir.data_dir).await,
         Command::Profile { command } => lifecycle::profile(command).await,
+        Command::Audit { dir, transaction, subject, serial, outcome, since, until, limit, json } => {
+            let filter = crate::store::AuditFilter {
+                transaction_id: transaction,
+                subject,
+                serial: serial.map(|s| s.replace(':', "").to_ascii_uppercase()),
+                outcome,
+                since: since.as_deref().map(parse_time).transpose()?,
+                until: until.as_deref().map(parse_time).transpose()?,
+                limit,
+            };
+            let rows = open_store(&dir.data_dir).await?.query_audit(&filter).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for r in rows {
+                    println!(
+                        "{} {} {} {} {} {}{}{}",
+                        fmt_time(r.at),
+                        r.requester,
+                        r.message_type.as_deref().unwrap_or("-"),
+                        r.transaction_id.as_deref().unwrap_or("-"),
+                        r.outcome,
+                        r.subject.as_deref().unwrap_or(""),
+                        r.serial.map(|s| format!(" serial={s}")).unwrap_or_default(),
+                        r.reason.map(|s| format!(" reason=\"{s}\"")).unwrap_or_default(),
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Migrate { dir } => {
             let config = Config::load(&dir.data_dir)?;
             store::open(&config.database_url, true)
@@ -499,7 +558,7 @@ async fn serve(dir: &Path, listen: Option<&str>) -> anyhow::Result<()> {
     if l.config.challenge.mode == config::ChallengeMode::None {
         tracing::warn!("challenge.mode is \"none\": anyone who can reach this server can enroll");
     }
-    let mut authority = Authority::new(l.ca, l.store, l.config.clone(), clock())?;
+    let mut authority = Authority::new(l.ca, l.store, l.config.clone(), clock())?.with_audit();
     let hook = &l.config.webhook;
     if hook.verify_url.is_some() || hook.notify_url.is_some() {
         let client = http::webhook::HttpWebhook::new(
@@ -680,6 +739,13 @@ async fn cert_show(dir: &Path, serial: &str) -> anyhow::Result<()> {
     use der::EncodePem;
     print!("{}", cert.to_pem(der::pem::LineEnding::LF)?);
     Ok(())
+}
+
+/// An RFC 3339 time as unix seconds.
+fn parse_time(t: &str) -> anyhow::Result<i64> {
+    Ok(time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        .with_context(|| format!("{t:?} is not an RFC 3339 time like 2026-11-21T12:00:00Z"))?
+        .unix_timestamp())
 }
 
 /// A database URL without its password, for messages.

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .route("/api/v1/challenges", get(api::list).post(api::create))
         .route("/api/v1/challenges/{id}", get(api::show).delete(api::revoke))
         .route("/api/v1/requests", get(api::requests))
@@ -144,6 +145,13 @@ async fn crl(State(state): State<AppState>, axum::extract::Path(file): axum::ext
             plain(StatusCode::SERVICE_UNAVAILABLE, "The CRL is not available.\n")
         }
     }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut r = state.authority.render_metrics().await.into_response();
+    r.headers_mut()
+        .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/plain; version=0.0.4"));
+    r
 }
 
 async fn health() -> Response {

@@ -51,6 +51,9 @@ pub(super) async fn handle(state: &AppState, peer: SocketAddr, method: Method, u
         return plain(StatusCode::BAD_REQUEST, "Unknown SCEP operation.\n");
     };
     let authority = &state.authority;
+    if op != Operation::PkiOperation {
+        authority.metrics().request(op.name(), "ok");
+    }
     match (op, &method) {
         (Operation::GetCaCaps, &Method::GET) => with_type("text/plain", authority.caps().into_bytes()),
         (Operation::GetCaCert, &Method::GET) => {

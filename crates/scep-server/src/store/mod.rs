@@ -319,6 +319,58 @@ pub struct CrlRow {
     pub der: Vec<u8>,
 }
 
+/// One PKIOperation as the audit trail keeps it.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct AuditEntry {
+    /// Random id.
+    pub id: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// Client address.
+    pub requester: String,
+    /// GET or POST.
+    pub via: String,
+    /// transactionID, when the message was readable.
+    pub transaction_id: Option<String>,
+    /// PKCSReq, RenewalReq, CertPoll, GetCert, GetCRL.
+    pub message_type: Option<String>,
+    /// Requested subject.
+    pub subject: Option<String>,
+    /// Template used.
+    pub template: Option<String>,
+    /// issued, pending, success (GetCert, GetCRL, a resent request), failure, unreadable.
+    pub outcome: String,
+    /// failInfo name on failure.
+    pub fail_info: Option<String>,
+    /// Why, as the log says (never a secret).
+    pub reason: Option<String>,
+    /// Serial issued or returned.
+    pub serial: Option<String>,
+    /// The one-time challenge used, by id.
+    pub challenge_id: Option<String>,
+    /// The certificate renewed.
+    pub renews_serial: Option<String>,
+}
+
+/// What to look for in the audit trail; empty fields match everything.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// Exact transactionID.
+    pub transaction_id: Option<String>,
+    /// Subject containing this text.
+    pub subject: Option<String>,
+    /// Exact serial.
+    pub serial: Option<String>,
+    /// Exact outcome.
+    pub outcome: Option<String>,
+    /// From (unix seconds, inclusive).
+    pub since: Option<i64>,
+    /// To (unix seconds, exclusive).
+    pub until: Option<i64>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
 /// The persistence seam. Every method is one atomic unit.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -381,6 +433,12 @@ pub trait Store: Send + Sync {
     async fn list_pending(&self, status: Option<&str>) -> StoreResult<Vec<PendingRow>>;
     /// Move a `pending` request to `approved` or `rejected`; `false` if it was not pending.
     async fn decide_pending(&self, id: &str, approve: bool, by: &str, now: i64) -> StoreResult<bool>;
+    /// Append to the audit trail.
+    async fn record_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// Search the audit trail, newest first.
+    async fn query_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+    /// Drop audit entries older than `before`; returns how many.
+    async fn purge_audit(&self, before: i64) -> StoreResult<u64>;
     /// Add a user; `false` if the name exists.
     async fn add_user(&self, name: &str, password_hash: &str, permissions: &[String], now: i64) -> StoreResult<bool>;
     /// Replace a user's password hash; `false` if there is no such user.

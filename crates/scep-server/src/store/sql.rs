@@ -12,8 +12,9 @@ use sqlx::{
 };
 
 use super::{
-    Binding, CertificateRow, ChallengeRow, ChallengeState, ChallengeStatus, CrlRow, IssuedRecord, NewChallenge,
-    PendingRow, RecordError, RevokeOutcome, RevokedEntry, Store, StoreError, StoreResult, UserRow,
+    AuditEntry, AuditFilter, Binding, CertificateRow, ChallengeRow, ChallengeState, ChallengeStatus, CrlRow,
+    IssuedRecord, NewChallenge, PendingRow, RecordError, RevokeOutcome, RevokedEntry, Store, StoreError, StoreResult,
+    UserRow,
 };
 
 /// Migrations compiled into the binary, so that one file is all there is to deploy.
@@ -550,6 +551,81 @@ impl Store for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    async fn record_audit(&self, e: &AuditEntry) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit (id, at, requester, via, transaction_id, message_type, subject, template, outcome, \
+             fail_info, reason, serial, challenge_id, renews_serial) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&e.id)
+        .bind(e.at)
+        .bind(&e.requester)
+        .bind(&e.via)
+        .bind(&e.transaction_id)
+        .bind(&e.message_type)
+        .bind(&e.subject)
+        .bind(&e.template)
+        .bind(&e.outcome)
+        .bind(&e.fail_info)
+        .bind(&e.reason)
+        .bind(&e.serial)
+        .bind(&e.challenge_id)
+        .bind(&e.renews_serial)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn query_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, at, requester, via, transaction_id, message_type, subject, template, outcome, fail_info, reason, \
+             serial, challenge_id, renews_serial FROM audit \
+             WHERE (CAST($1 AS TEXT) IS NULL OR transaction_id = $2) \
+             AND (CAST($3 AS TEXT) IS NULL OR subject LIKE $4) \
+             AND (CAST($5 AS TEXT) IS NULL OR serial = $6) \
+             AND (CAST($7 AS TEXT) IS NULL OR outcome = $8) \
+             AND at >= $9 AND at < $10 \
+             ORDER BY at DESC, id LIMIT $11",
+        )
+        .bind(&f.transaction_id)
+        .bind(&f.transaction_id)
+        .bind(&f.subject)
+        .bind(f.subject.as_ref().map(|s| format!("%{}%", s.replace('%', "").replace('_', ""))))
+        .bind(&f.serial)
+        .bind(&f.serial)
+        .bind(&f.outcome)
+        .bind(&f.outcome)
+        .bind(f.since.unwrap_or(i64::MIN))
+        .bind(f.until.unwrap_or(i64::MAX))
+        .bind(i64::from(if f.limit == 0 { 100 } else { f.limit }))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    requester: r.try_get("requester")?,
+                    via: r.try_get("via")?,
+                    transaction_id: r.try_get("transaction_id")?,
+                    message_type: r.try_get("message_type")?,
+                    subject: r.try_get("subject")?,
+                    template: r.try_get("template")?,
+                    outcome: r.try_get("outcome")?,
+                    fail_info: r.try_get("fail_info")?,
+                    reason: r.try_get("reason")?,
+                    serial: r.try_get("serial")?,
+                    challenge_id: r.try_get("challenge_id")?,
+                    renews_serial: r.try_get("renews_serial")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn purge_audit(&self, before: i64) -> StoreResult<u64> {
+        Ok(sqlx::query("DELETE FROM audit WHERE at < $1").bind(before).execute(&self.pool).await?.rows_affected())
     }
 
     async fn add_user(&self, name: &str, password_hash: &str, permissions: &[String], now: i64) -> StoreResult<bool> {
