@@ -592,7 +592,7 @@ impl Store for SqlStore {
         .bind(&f.transaction_id)
         .bind(&f.transaction_id)
         .bind(&f.subject)
-        .bind(f.subject.as_ref().map(|s| format!("%{}%", s.replace('%', "").replace('_', ""))))
+        .bind(f.subject.as_ref().map(|s| format!("%{}%", s.replace(['%', '_'], ""))))
         .bind(&f.serial)
         .bind(&f.serial)
         .bind(&f.outcome)
