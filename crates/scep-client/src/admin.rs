@@ -120,7 +120,11 @@ pub async fn fetch_challenge(
     };
     // Prefer plain NTLM when both are offered: Negotiate would first try Kerberos.
     let scheme = if r.www_authenticate.iter().any(|h| h.trim().eq_ignore_ascii_case("NTLM")) { "NTLM" } else { scheme };
-    ntlm_exchange(url, &mut conn, scheme, &ntlm::Credentials::new(user, password), timeout).await
+    // NTLM authenticates the connection its three legs travel on: start a fresh one
+    // rather than rely on the server keeping the refused one open.
+    drop(conn);
+    let mut conn = Connection::open(url, timeout).await?;
+    ntlm_exchange(url, &mut conn, scheme, &ntlm::Credentials::new(user, password)).await
 }
 
 /// NEGOTIATE, CHALLENGE, AUTHENTICATE on one connection.
@@ -129,12 +133,8 @@ async fn ntlm_exchange(
     conn: &mut Connection,
     scheme: &str,
     creds: &ntlm::Credentials,
-    timeout: Duration,
 ) -> Result<AdminPage, AdminError> {
     let b64 = base64::engine::general_purpose::STANDARD;
-    if conn.is_closed() {
-        *conn = Connection::open(url, timeout).await?;
-    }
     let negotiate = ntlm::negotiate_message();
     let r = conn.get(url, &[("Authorization", &format!("{scheme} {}", b64.encode(&negotiate)))]).await?;
     if r.status != 401 {

@@ -180,11 +180,6 @@ impl Connection {
         Ok(Connection { sender, timeout })
     }
 
-    /// Whether the server has closed the connection.
-    pub fn is_closed(&self) -> bool {
-        self.sender.is_closed()
-    }
-
     /// GET `url` (same host) on this connection.
     pub async fn get(&mut self, url: &str, headers: &[(&str, &str)]) -> Result<Response, HttpError> {
         let mut req = build_request(Method::GET, url, None, headers)?;
