@@ -232,9 +232,7 @@ fn start_of(text: &str) -> String {
         match ch {
             '<' => in_tag = true,
             '>' => in_tag = false,
-            c if in_tag => {
-                let _ = c;
-            }
+            _ if in_tag => {}
             c if c.is_whitespace() => {
                 if !last_space {
                     out.push(' ');

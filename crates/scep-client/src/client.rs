@@ -62,7 +62,7 @@ pub enum ScepError {
     Scep(#[from] scep::Error),
 }
 
-/// `: text` for a non-empty failInfoText.
+/// ` (text)` for a non-empty failInfoText, nothing for an empty one.
 fn failure_text(text: &str) -> String {
     if text.is_empty() { String::new() } else { format!(" ({text})") }
 }
@@ -315,10 +315,7 @@ impl ScepClient {
     /// certificate, CertPoll while PENDING.
     pub async fn enroll(&self, key: &PrivateKey, opts: &EnrollOptions) -> Result<Enrolled, ScepError> {
         let subject = opts.name()?;
-        // The reply is encrypted to the signer certificate, which needs an RSA key: an
-        // EC key is enrolled with a throw-away RSA signer.
-        let throwaway =
-            if key.can_decrypt() { None } else { Some(PrivateKey::generate(scep::crypto::KeyType::Rsa2048)?) };
+        let throwaway = throwaway_signer(key)?;
         let signer: &PrivateKey = throwaway.as_ref().unwrap_or(key);
         let signer_cert = x509::scep_signer_certificate(&subject, signer)?;
         self.request_certificate(key, opts, signer, &signer_cert, MessageType::PkcsReq).await
@@ -343,8 +340,7 @@ impl ScepClient {
         let caps = self.caps().await?;
         let cas = self.ca_certs().await?;
         let subject = parse_subject(subject)?;
-        let throwaway =
-            if key.can_decrypt() { None } else { Some(PrivateKey::generate(scep::crypto::KeyType::Rsa2048)?) };
+        let throwaway = throwaway_signer(key)?;
         let signer: &PrivateKey = throwaway.as_ref().unwrap_or(key);
         let signer_cert = x509::scep_signer_certificate(&subject, signer)?;
         let t = Transaction {
@@ -508,6 +504,12 @@ impl ScepClient {
         }
         Ok(rep)
     }
+}
+
+/// The reply is encrypted to the signer certificate, which needs an RSA key: an EC
+/// key is enrolled with a throw-away RSA signer.
+fn throwaway_signer(key: &PrivateKey) -> Result<Option<PrivateKey>, ScepError> {
+    Ok(if key.can_decrypt() { None } else { Some(PrivateKey::generate(scep::crypto::KeyType::Rsa2048)?) })
 }
 
 /// The certificate for `key` among a SUCCESS reply's, and the rest as its chain.

@@ -1,6 +1,6 @@
 //! The `scep` command: talk to any SCEP or NDES server the way an admin would.
 
-use std::io::{IsTerminal, Read};
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -530,13 +530,13 @@ fn login_password() -> anyhow::Result<String> {
 }
 
 fn read_stdin_line(what: &str) -> anyhow::Result<String> {
-    let mut stdin = std::io::stdin();
+    let stdin = std::io::stdin();
     if stdin.is_terminal() {
         eprint!("{what}: ");
     }
     let mut s = String::new();
-    stdin.read_to_string(&mut s).with_context(|| format!("cannot read the {what} from standard input"))?;
-    let line = s.lines().next().unwrap_or_default().to_owned();
+    stdin.lock().read_line(&mut s).with_context(|| format!("cannot read the {what} from standard input"))?;
+    let line = s.trim_end_matches(['\r', '\n']).to_owned();
     if line.is_empty() {
         bail!("no {what} on standard input");
     }
