@@ -30,13 +30,15 @@ impl Passphrase {
         Passphrase(Zeroizing::new(s))
     }
 
-    /// Find the passphrase: `SCEPD_KEY_PASSPHRASE`, else the file given, else
+    /// Find the passphrase: `SCEPD_KEY_PASSPHRASE`, else the file given, else the file
+    /// `SCEPD_KEY_PASSPHRASE_FILE` names (systemd credentials, container secrets), else
     /// `DIR/key-passphrase`.
     pub fn locate(data_dir: &Path, file: Option<&Path>) -> anyhow::Result<Self> {
         if let Some(p) = std::env::var("SCEPD_KEY_PASSPHRASE").ok().filter(|p| !p.is_empty()) {
             return Ok(Passphrase::new(p));
         }
-        let path = file.map_or_else(|| data_dir.join(super::files::PASSPHRASE), Path::to_path_buf);
+        let env_file = std::env::var_os("SCEPD_KEY_PASSPHRASE_FILE").filter(|s| !s.is_empty()).map(PathBuf::from);
+        let path = file.map(Path::to_path_buf).or(env_file).unwrap_or_else(|| data_dir.join(super::files::PASSPHRASE));
         check_private(&path)?;
         let text = fs::read_to_string(&path).with_context(|| {
             format!(

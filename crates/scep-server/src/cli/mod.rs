@@ -479,7 +479,11 @@ async fn init(a: &InitArgs) -> anyhow::Result<()> {
         Some(f) => Some(std::path::absolute(f).with_context(|| format!("cannot resolve {}", f.display()))?),
         None => None,
     };
-    let pass = match (std::env::var("SCEPD_KEY_PASSPHRASE").ok().filter(|s| !s.is_empty()), &a.passphrase_file) {
+    let env_file = std::env::var_os("SCEPD_KEY_PASSPHRASE_FILE").filter(|s| !s.is_empty()).map(PathBuf::from);
+    let pass = match (
+        std::env::var("SCEPD_KEY_PASSPHRASE").ok().filter(|s| !s.is_empty()),
+        a.passphrase_file.as_ref().or(env_file.as_ref()),
+    ) {
         (Some(p), _) => Passphrase::new(p),
         (None, Some(f)) => Passphrase::locate(dir, Some(f))?,
         (None, None) => {
