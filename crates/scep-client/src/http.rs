@@ -1,5 +1,11 @@
-//! A small HTTP/1.1 client for SCEP: GET and POST with bounded bodies and time-outs.
+//! A small HTTP/1.1 client for SCEP: GET and POST with bounded bodies and time-outs,
+//! over plain TCP or TLS. HTTPS trusts the PEM certificates in the file named by
+//! `SSL_CERT_FILE`, else the system bundle `/etc/ssl/certs/ca-certificates.crt`.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -7,7 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request, Uri, header};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
+    rt::{TokioExecutor, TokioIo},
 };
 
 /// Largest response body read (CertReps and certificate chains are a few KiB).
@@ -19,8 +25,8 @@ pub enum HttpError {
     /// The URL does not parse.
     #[error("invalid URL {0:?}")]
     Url(String),
-    /// HTTPS is not supported by this build of the client.
-    #[error("{0}: only http:// URLs are supported by this client")]
+    /// Neither http:// nor https://.
+    #[error("{0}: only http:// and https:// URLs are supported")]
     Scheme(String),
     /// Connection or protocol failure.
     #[error("cannot reach {url}: {source}")]
@@ -62,7 +68,7 @@ pub struct Response {
 /// A keep-alive HTTP client.
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: Client<HttpConnector, Full<Bytes>>,
+    inner: Client<Connector, Full<Bytes>>,
     timeout: Duration,
 }
 
@@ -75,10 +81,7 @@ impl Default for HttpClient {
 impl HttpClient {
     /// A client with a per-request time-out.
     pub fn new(timeout: Duration) -> Self {
-        let mut conn = HttpConnector::new();
-        conn.set_connect_timeout(Some(timeout));
-        conn.set_nodelay(true);
-        HttpClient { inner: Client::builder(TokioExecutor::new()).build(conn), timeout }
+        HttpClient { inner: Client::builder(TokioExecutor::new()).build(Connector::new(timeout)), timeout }
     }
 
     /// GET `url`.
@@ -115,10 +118,7 @@ fn build_request(
     body: Option<(&str, Vec<u8>)>,
     headers: &[(&str, &str)],
 ) -> Result<Request<Full<Bytes>>, HttpError> {
-    let uri: Uri = url.parse().map_err(|_| HttpError::Url(url.to_owned()))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(HttpError::Scheme(url.to_owned()));
-    }
+    let uri = parse_url(url)?;
     let mut b = Request::builder().method(method).uri(uri);
     for (k, v) in headers {
         b = b.header(*k, *v);
@@ -158,18 +158,11 @@ pub struct Connection {
 impl Connection {
     /// Connect to the host and port of `url`.
     pub async fn open(url: &str, timeout: Duration) -> Result<Self, HttpError> {
-        let uri: Uri = url.parse().map_err(|_| HttpError::Url(url.to_owned()))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(HttpError::Scheme(url.to_owned()));
-        }
-        let host = uri.host().ok_or_else(|| HttpError::Url(url.to_owned()))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(80);
+        let uri = parse_url(url)?;
         let io_err = |e: &dyn std::fmt::Display| HttpError::Io { url: url.to_owned(), reason: e.to_string() };
         let connect = async {
-            let tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| io_err(&e))?;
-            let _ = tcp.set_nodelay(true);
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await.map_err(|e| io_err(&e))
+            let stream = Connector::new(timeout).connect(uri).await.map_err(|e| io_err(&e))?;
+            hyper::client::conn::http1::handshake(stream).await.map_err(|e| io_err(&e))
         };
         let (sender, conn) =
             tokio::time::timeout(timeout, connect).await.map_err(|_| HttpError::Timeout(url.to_owned(), timeout))??;
@@ -206,5 +199,137 @@ impl Connection {
             read_response(resp, url).await
         };
         tokio::time::timeout(timeout, fut).await.map_err(|_| HttpError::Timeout(url.to_owned(), timeout))?
+    }
+}
+
+fn parse_url(url: &str) -> Result<Uri, HttpError> {
+    let uri: Uri = url.parse().map_err(|_| HttpError::Url(url.to_owned()))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => Ok(uri),
+        _ => Err(HttpError::Scheme(url.to_owned())),
+    }
+}
+
+/// The TLS client configuration, built on first use.
+static TLS: LazyLock<Result<Arc<rustls::ClientConfig>, String>> = LazyLock::new(tls_config);
+
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls_pki_types::{CertificateDer, pem::PemObject};
+    let file = std::env::var("SSL_CERT_FILE").unwrap_or_else(|_| "/etc/ssl/certs/ca-certificates.crt".into());
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(&file)
+        .map_err(|e| format!("cannot read trusted certificates from {file}: {e}"))?;
+    for c in certs.flatten() {
+        // Bundles hold certificates rustls cannot use; the rest are enough.
+        let _ = roots.add(c);
+    }
+    if roots.is_empty() {
+        return Err(format!("no trusted CA certificates in {file}: set SSL_CERT_FILE to a PEM file"));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Connects TCP, then TLS for https URLs.
+#[derive(Clone)]
+pub struct Connector {
+    http: HttpConnector,
+}
+
+impl Connector {
+    fn new(timeout: Duration) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(timeout));
+        http.set_nodelay(true);
+        // https URLs reach us too: TLS is layered on the TCP stream below.
+        http.enforce_http(false);
+        Connector { http }
+    }
+
+    async fn connect(mut self, uri: Uri) -> Result<Stream, BoxError> {
+        use tower::Service as _;
+        let tcp = self.http.call(uri.clone()).await?;
+        if uri.scheme_str() != Some("https") {
+            return Ok(Stream::Plain(tcp));
+        }
+        let config = TLS.as_ref().map_err(|e| e.clone())?.clone();
+        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+        let name = rustls_pki_types::ServerName::try_from(host)?;
+        let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp.into_inner()).await?;
+        Ok(Stream::Tls(Box::new(TokioIo::new(tls))))
+    }
+}
+
+impl tower::Service<Uri> for Connector {
+    type Response = Stream;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Stream, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.http.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        Box::pin(self.clone().connect(uri))
+    }
+}
+
+/// A plain or TLS connection.
+pub enum Stream {
+    /// http.
+    Plain(TokioIo<tokio::net::TcpStream>),
+    /// https.
+    Tls(Box<TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>),
+}
+
+impl hyper::rt::Read for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl hyper::rt::Write for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+impl hyper_util::client::legacy::connect::Connection for Stream {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        match self {
+            Stream::Plain(s) => s.connected(),
+            Stream::Tls(_) => hyper_util::client::legacy::connect::Connected::new(),
+        }
     }
 }

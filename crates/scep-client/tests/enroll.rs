@@ -310,3 +310,34 @@ fn challenge_prints_only_the_admin_page_password_and_names_refusals() {
     assert_ne!(code, 0);
     assert!(err.contains("The password cache is full."), "{err}");
 }
+
+#[test]
+fn https_admin_page_and_enrollment_trust_the_ca_given_by_ssl_cert_file() {
+    let server =
+        Scepd::start(|cfg| cfg.push_str("\n[tls]\nlisten = \"127.0.0.1:0\"\nnames = [\"localhost\", \"127.0.0.1\"]\n"));
+    let base = server.tls_base.clone().unwrap();
+    let ca = server.ca_pem();
+    let trust = [("SSL_CERT_FILE", ca.to_str().unwrap()), ("SCEP_PASSWORD", PASSWORD)];
+    let admin = format!("{base}/certsrv/mscep_admin/");
+    let url = format!("{base}/certsrv/mscep/mscep.dll");
+    let (code, pw, err) = scep(&["challenge", &admin, "--user", USER], &trust, None);
+    assert_eq!(code, 0, "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = scep(
+        &["enroll", &url, "--challenge", pw.trim(), "--subject", "CN=over-tls", "--out", dir.path().to_str().unwrap()],
+        &trust,
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (ok, text) = openssl(&["verify", "-CAfile", ca.to_str().unwrap(), &path(&dir, "cert.pem")]);
+    assert!(ok, "{text}");
+    // Without trust in the server's CA the connection is refused, and says why.
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let (code, _, err) = scep(&["caps", &url], &[("SSL_CERT_FILE", empty.path().to_str().unwrap())], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("SSL_CERT_FILE"), "{err}");
+    let foreign = Scepd::start(|_| {});
+    let (code, _, err) = scep(&["caps", &url], &[("SSL_CERT_FILE", foreign.ca_pem().to_str().unwrap())], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot reach") && err.contains("certificate"), "{err}");
+}

@@ -29,6 +29,8 @@ pub struct Scepd {
     child: Child,
     pub dir: tempfile::TempDir,
     pub base: String,
+    /// `https://...` when scepd.toml has a [tls] listener.
+    pub tls_base: Option<String>,
 }
 
 impl Scepd {
@@ -59,17 +61,19 @@ impl Scepd {
                 }
             }
         });
-        let base = loop {
+        let tls = std::fs::read_to_string(&cfg).unwrap().lines().any(|l| l.starts_with("[tls]"));
+        let (mut base, mut tls_base) = (None, None);
+        while base.is_none() || (tls && tls_base.is_none()) {
             match rx.recv_timeout(Duration::from_secs(30)) {
-                Ok(b) if b.starts_with("http://") => break b,
-                Ok(_) => continue,
+                Ok(b) if b.starts_with("https://") => tls_base = Some(b),
+                Ok(b) => base = Some(b),
                 Err(_) => {
                     let _ = child.kill();
                     panic!("scepd did not start within 30 s");
                 }
             }
-        };
-        let server = Scepd { child, dir, base };
+        }
+        let server = Scepd { child, dir, base: base.unwrap(), tls_base };
         let data = server.data_dir();
         let out = scepd(
             &["user", "add", USER, "--password-stdin", "--permissions", "enroll", "--data-dir", data.to_str().unwrap()],
