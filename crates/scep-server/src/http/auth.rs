@@ -52,21 +52,56 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, peer: SocketAdd
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         r
     };
-    if state.login_throttle.blocked(peer.ip()) {
-        tracing::warn!(peer = %peer.ip(), "login refused: too many failed logins from this address");
-        return Err((
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::CONTENT_TYPE, "text/plain")],
-            "Too many failed logins; try again later.\n",
-        )
-            .into_response());
-    }
     let Some((name, password)) = basic_credentials(headers) else {
+        if state.login_throttle.blocked(peer.ip()) {
+            return Err(throttled());
+        }
         return Err(unauthorized());
     };
-    let user = state.authority.store().user(&name).await.map_err(|e| {
+    match check_password(state, &name, password, peer).await {
+        Ok(u) => Ok(u),
+        Err(LoginError::Throttled) => Err(throttled()),
+        Err(LoginError::Unavailable) => {
+            Err((StatusCode::SERVICE_UNAVAILABLE, "Service unavailable.\n").into_response())
+        }
+        Err(LoginError::Wrong) => Err(unauthorized()),
+    }
+}
+
+/// Why a login failed.
+pub enum LoginError {
+    /// Wrong user or password (counted against the address).
+    Wrong,
+    /// Too many failures from this address.
+    Throttled,
+    /// The database failed.
+    Unavailable,
+}
+
+fn throttled() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::CONTENT_TYPE, "text/plain")],
+        "Too many failed logins; try again later.\n",
+    )
+        .into_response()
+}
+
+/// Check a user's password (argon2, on the blocking pool); failures are throttled per
+/// address and logged without the password.
+pub async fn check_password(
+    state: &AppState,
+    name: &str,
+    password: zeroize::Zeroizing<String>,
+    peer: SocketAddr,
+) -> Result<User, LoginError> {
+    if state.login_throttle.blocked(peer.ip()) {
+        tracing::warn!(peer = %peer.ip(), "login refused: too many failed logins from this address");
+        return Err(LoginError::Throttled);
+    }
+    let user = state.authority.store().user(name).await.map_err(|e| {
         tracing::warn!(error = %e, "user lookup failed");
-        (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable.\n").into_response()
+        LoginError::Unavailable
     })?;
     let hash = user.as_ref().map_or_else(|| accounts::dummy_hash().to_owned(), |u| u.password_hash.clone());
     let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &hash)).await.unwrap_or(false);
@@ -75,7 +110,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, peer: SocketAdd
         _ => {
             state.login_throttle.failure(peer.ip());
             tracing::warn!(user = name, peer = %peer.ip(), "failed login");
-            Err(unauthorized())
+            Err(LoginError::Wrong)
         }
     }
 }

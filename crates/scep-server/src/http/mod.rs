@@ -5,6 +5,7 @@
 mod admin;
 mod api;
 pub mod auth;
+mod console;
 mod listener;
 mod scep_routes;
 pub mod tls;
@@ -60,6 +61,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/requests/{id}/{decision}", axum::routing::post(api::decide))
         .route("/api/v1/certificates/{serial}/revoke", axum::routing::post(api::revoke_certificate))
         .route("/api/v1/profiles/apple", get(api::apple_profile))
+        .route("/console", get(console::root))
+        .route("/console/", get(console::overview))
+        .route("/console/login", get(console::login_page).post(console::login))
+        .route("/console/logout", axum::routing::post(console::logout))
+        .route("/console/certificates", get(console::certificates))
+        .route("/console/certificates/{serial}", get(console::certificate))
+        .route("/console/certificates/{serial}/revoke", axum::routing::post(console::revoke))
+        .route("/console/requests", get(console::requests))
+        .route("/console/requests/{id}/{decision}", axum::routing::post(console::decide))
+        .route("/console/challenges", get(console::challenges).post(console::create_challenge))
+        .route("/console/audit", get(console::audit))
         .route("/crl/{file}", get(crl))
         .fallback(fallback)
         .with_state(state)
