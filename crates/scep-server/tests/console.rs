@@ -94,6 +94,18 @@ impl Browser {
         self.get("source").await.as_str().unwrap().to_owned()
     }
 
+    /// Wait (up to ten seconds) until the page shows `text`: a click that submits a
+    /// form may return before the next page has loaded.
+    async fn wait_for(&self, text: &str) -> bool {
+        for _ in 0..100 {
+            if self.source().await.contains(text) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     async fn text(&self, css: &str) -> String {
         let e = self.find(css).await;
         self.get(&format!("element/{e}/text")).await.as_str().unwrap().to_owned()
@@ -128,16 +140,17 @@ async fn an_administrator_runs_scepd_from_the_console() {
 
     // Log in.
     b.go(&console).await;
-    assert!(b.source().await.contains("Log in"));
+    assert!(b.wait_for("Log in").await);
     b.type_into("#user", "admin").await;
     b.type_into("#password", "console password").await;
     b.click("#login").await;
-    assert!(b.source().await.contains("CA and RA certificates"));
+    assert!(b.wait_for("CA and RA certificates").await);
     b.screenshot("overview").await;
 
     // Create a challenge and enroll with scepclient using it.
     b.go(&format!("{console}challenges")).await;
     b.click("#create").await;
+    assert!(b.wait_for("id=\"password\"").await);
     let pw = b.text("#password").await;
     assert_eq!(pw.len(), 16);
     b.screenshot("challenges").await;
@@ -161,7 +174,9 @@ async fn an_administrator_runs_scepd_from_the_console() {
     let serial = server.certificates()[0]["serial"].as_str().unwrap().to_owned();
     b.go(&format!("{console}certificates?q=console-device")).await;
     b.click(&format!("a[href='/console/certificates/{serial}']")).await;
+    assert!(b.wait_for("id=\"revoke\"").await);
     b.click("#revoke").await;
+    assert!(b.wait_for(">revoked at").await);
     assert!(b.text("#status").await.starts_with("revoked"));
     b.screenshot("certificate").await;
     assert_eq!(server.certificates()[0]["status"], "revoked");
