@@ -48,11 +48,10 @@ impl AuditSink {
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(256);
             while rx.recv_many(&mut batch, 256).await > 0 {
-                for e in batch.drain(..) {
-                    if let Err(err) = store.record_audit(&e).await {
-                        tracing::warn!(error = %err, transaction_id = e.transaction_id, "cannot record an audit entry");
-                    }
+                if let Err(err) = store.record_audit(&batch).await {
+                    tracing::warn!(error = %err, entries = batch.len(), "cannot record audit entries");
                 }
+                batch.clear();
             }
         });
         AuditSink { tx }

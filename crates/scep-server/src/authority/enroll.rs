@@ -29,6 +29,10 @@ pub(crate) struct Context<'a> {
     pub template: Option<&'a str>,
     /// What the audit entry will say.
     pub note: super::audit::SharedNote,
+    /// How to answer.
+    pub reply: scep::request::ReplyTo,
+    /// The CertRep, when issuance signed it already.
+    pub signed_reply: std::sync::Mutex<Option<Vec<u8>>>,
 }
 
 /// What a challenge check found good, to act on when the certificate is recorded.
@@ -436,11 +440,29 @@ impl Authority {
         let pki = Arc::clone(ctx.pki);
         let template = issue.ca_template.clone();
         let crl_base = self.config.crl.base_url.clone();
-        let (cert, csr) =
-            tokio::task::spawn_blocking(move || (pki.ca.issue(&csr, &template, now, crl_base.as_deref()), csr))
-                .await
-                .map_err(internal)?;
-        let cert = cert.map_err(internal)?;
+        let reply = ctx.reply.clone();
+        // Sign the certificate and the CertRep that carries it in one trip to the
+        // blocking pool; the CertRep is sent only once the certificate is recorded.
+        let (signed, csr) = tokio::task::spawn_blocking(move || {
+            let signed = pki.ca.issue(&csr, &template, now, crl_base.as_deref()).and_then(|cert| {
+                let mut certificates = vec![cert.clone()];
+                if template.include_ca_cert {
+                    certificates.push(pki.ca.ca.cert.clone());
+                }
+                let signer = pki.reply_signer();
+                let rep = scep::response::cert_rep(
+                    &reply,
+                    &Outcome::Success { certificates, crls: vec![] },
+                    &signer.key,
+                    &signer.cert,
+                )?;
+                Ok((cert, rep))
+            });
+            (signed, csr)
+        })
+        .await
+        .map_err(internal)?;
+        let (cert, rep) = signed.map_err(internal)?;
         let der = cert.to_der().map_err(internal)?;
         let tbs = cert.tbs_certificate();
         let rec = IssuedRecord {
@@ -508,6 +530,7 @@ impl Authority {
             };
             tokio::spawn(async move { hook.notify(&event).await });
         }
+        *ctx.signed_reply.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(rep);
         let mut certificates = vec![cert];
         if issue.ca_template.include_ca_cert {
             certificates.push(ctx.pki.ca.ca.cert.clone());

@@ -335,6 +335,8 @@ impl Authority {
             via,
             template: template.as_deref(),
             note: note.clone(),
+            reply: reply.clone(),
+            signed_reply: std::sync::Mutex::new(None),
         };
         // Every line logged from here on carries the transactionID (JSON logs: in its span).
         let span = tracing::info_span!("pkioperation", transaction_id = %tid, requester = %requester);
@@ -369,11 +371,17 @@ impl Authority {
             self.audit_entry(&requester, via, Some(&tid), Some(mtype), &n, result, fail, reason);
             self.metrics.request("PKIOperation", result);
         }
-        let built = tokio::task::spawn_blocking(move || {
-            let signer = pki.reply_signer();
-            cert_rep(&reply, &outcome, &signer.key, &signer.cert)
-        })
-        .await;
+        let signed = ctx.signed_reply.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let built = match (signed, &outcome) {
+            (Some(der), Outcome::Success { .. }) => Ok(Ok(der)),
+            _ => {
+                tokio::task::spawn_blocking(move || {
+                    let signer = pki.reply_signer();
+                    cert_rep(&reply, &outcome, &signer.key, &signer.cert)
+                })
+                .await
+            }
+        };
         self.metrics.latency(started.elapsed());
         match built {
             Ok(Ok(der)) => PkiReply::CertRep(der),

@@ -433,8 +433,8 @@ pub trait Store: Send + Sync {
     async fn list_pending(&self, status: Option<&str>) -> StoreResult<Vec<PendingRow>>;
     /// Move a `pending` request to `approved` or `rejected`; `false` if it was not pending.
     async fn decide_pending(&self, id: &str, approve: bool, by: &str, now: i64) -> StoreResult<bool>;
-    /// Append to the audit trail.
-    async fn record_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// Append entries to the audit trail, in one transaction.
+    async fn record_audit(&self, entries: &[AuditEntry]) -> StoreResult<()>;
     /// Search the audit trail, newest first.
     async fn query_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
     /// Drop audit entries older than `before`; returns how many.

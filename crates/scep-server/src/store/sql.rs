@@ -53,6 +53,9 @@ pub enum Backend {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite allows one writer: writers of this process queue here instead of
+    /// sleeping in SQLite's busy handler (other processes still meet busy_timeout).
+    writer: tokio::sync::Mutex<()>,
 }
 
 /// Advisory lock key serialising challenge creation across PostgreSQL instances.
@@ -83,7 +86,7 @@ impl SqlStore {
             });
         }
         let pool = opts.connect(&url).await?;
-        let store = SqlStore { pool, backend };
+        let store = SqlStore { pool, backend, writer: tokio::sync::Mutex::new(()) };
         if migrate {
             store.migrate().await?;
         }
@@ -106,12 +109,40 @@ impl SqlStore {
     }
 
     /// A write transaction: SQLite takes the write lock first, so that reads inside it
-    /// cannot go stale before the write.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    /// cannot go stale before the write; the guard keeps this process's writers in line.
+    async fn begin_write(&self) -> Result<WriteTx<'_>, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => {
+                let guard = self.writer.lock().await;
+                Ok(WriteTx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _guard: Some(guard) })
+            }
+            Backend::Postgres => Ok(WriteTx { tx: self.pool.begin().await?, _guard: None }),
         }
+    }
+}
+
+/// A write transaction and, on SQLite, this process's writer lock.
+struct WriteTx<'a> {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl WriteTx<'_> {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
     }
 }
 
@@ -553,28 +584,33 @@ impl Store for SqlStore {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn record_audit(&self, e: &AuditEntry) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit (id, at, requester, via, transaction_id, message_type, subject, template, outcome, \
-             fail_info, reason, serial, challenge_id, renews_serial) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(&e.id)
-        .bind(e.at)
-        .bind(&e.requester)
-        .bind(&e.via)
-        .bind(&e.transaction_id)
-        .bind(&e.message_type)
-        .bind(&e.subject)
-        .bind(&e.template)
-        .bind(&e.outcome)
-        .bind(&e.fail_info)
-        .bind(&e.reason)
-        .bind(&e.serial)
-        .bind(&e.challenge_id)
-        .bind(&e.renews_serial)
-        .execute(&self.pool)
-        .await?;
+    async fn record_audit(&self, entries: &[AuditEntry]) -> StoreResult<()> {
+        // One commit (one fsync) for the whole batch.
+        let mut tx = self.begin_write().await?;
+        for e in entries {
+            sqlx::query(
+                "INSERT INTO audit (id, at, requester, via, transaction_id, message_type, subject, template, outcome, \
+                 fail_info, reason, serial, challenge_id, renews_serial) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(&e.id)
+            .bind(e.at)
+            .bind(&e.requester)
+            .bind(&e.via)
+            .bind(&e.transaction_id)
+            .bind(&e.message_type)
+            .bind(&e.subject)
+            .bind(&e.template)
+            .bind(&e.outcome)
+            .bind(&e.fail_info)
+            .bind(&e.reason)
+            .bind(&e.serial)
+            .bind(&e.challenge_id)
+            .bind(&e.renews_serial)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
