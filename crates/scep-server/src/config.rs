@@ -379,7 +379,7 @@ impl Config {
             || raw.limits.header_timeout_secs == 0
         {
             bail!(
-                "limits.request_timeout_secs, limits.max_concurrent_requests and limits.max_connections must be at least 1"
+                "limits.request_timeout_secs, max_concurrent_requests, max_connections and header_timeout_secs must be at least 1"
             );
         }
         if raw.limits.max_body_bytes < 4096 || raw.limits.max_uri_bytes < 16 * 1024 {

@@ -453,7 +453,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(&dir.data_dir)?;
             store::open(&config.database_url, true)
                 .await
-                .with_context(|| format!("cannot migrate the database {}", config.database_url))?;
+                .with_context(|| format!("cannot migrate the database {}", redact_url(&config.database_url)))?;
             eprintln!("the database {} is up to date", redact_url(&config.database_url));
             Ok(())
         }

@@ -224,7 +224,12 @@ pub(super) async fn requests(
     if let Err(r) = admin_user(&state, &headers, transport.map(|t| t.0), peer).await {
         return r;
     }
-    let status = uri.query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("status="))).map(str::to_owned);
+    // `all` (or no status) lists every request, as `scepd request list --status all` does.
+    let status = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("status=")))
+        .filter(|s| *s != "all")
+        .map(str::to_owned);
     match state.authority.store().list_pending(status.as_deref()).await {
         Ok(rows) => json_response(StatusCode::OK, json!({ "requests": rows })),
         Err(e) => {

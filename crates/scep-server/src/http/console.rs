@@ -480,7 +480,11 @@ pub(super) async fn decide(
     if let Err(r) = check_csrf(&s, &form(&body)) {
         return r;
     }
-    let approve = what == "approve";
+    let approve = match what.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return html(StatusCode::NOT_FOUND, page("Pending requests", Some(&s), "<p>Use approve or reject.</p>")),
+    };
     let _ = state.authority.store().decide_pending(&id, approve, &s.user.name, unix(state.authority.now())).await;
     tracing::info!(id, user = s.user.name, approve, "pending request decided from the console");
     redirect("/console/requests")

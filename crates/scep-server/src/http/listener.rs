@@ -42,7 +42,7 @@ pub async fn serve(
             () = &mut shutdown => return Ok(()),
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection refused: limits.max_concurrent_requests connections are open");
+            tracing::warn!(%peer, "connection refused: limits.max_connections connections are open");
             continue;
         };
         let _ = stream.set_nodelay(true);
