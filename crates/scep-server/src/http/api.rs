@@ -121,10 +121,7 @@ pub(super) async fn create(
         }
         Ok(AdminChallenge::CacheFull) => error(StatusCode::CONFLICT, "The password cache is full."),
         Ok(_) => error(StatusCode::CONFLICT, "no one-time challenge was issued"),
-        Err(e) => {
-            tracing::warn!(error = %e, "API: cannot issue a challenge");
-            error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
-        }
+        Err(e) => unavailable(&e, "API: cannot issue a challenge"),
     }
 }
 
@@ -144,10 +141,7 @@ pub(super) async fn list(
             StatusCode::OK,
             json!({ "challenges": rows.iter().map(|r| describe(r, now)).collect::<Vec<_>>() }),
         ),
-        Err(e) => {
-            tracing::warn!(error = %e, "API: list failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
-        }
+        Err(e) => unavailable(&e, "API: list failed"),
     }
 }
 
@@ -166,10 +160,7 @@ pub(super) async fn show(
     match state.authority.store().challenge(&id, now).await {
         Ok(Some(row)) => json_response(StatusCode::OK, describe(&row, now)),
         Ok(None) => error(StatusCode::NOT_FOUND, "no such challenge"),
-        Err(e) => {
-            tracing::warn!(error = %e, "API: lookup failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
-        }
+        Err(e) => unavailable(&e, "API: lookup failed"),
     }
 }
 
@@ -192,10 +183,7 @@ pub(super) async fn revoke(
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(false) => error(StatusCode::NOT_FOUND, "no outstanding challenge with this id"),
-        Err(e) => {
-            tracing::warn!(error = %e, "API: revoke failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
-        }
+        Err(e) => unavailable(&e, "API: revoke failed"),
     }
 }
 
@@ -232,10 +220,7 @@ pub(super) async fn requests(
         .map(str::to_owned);
     match state.authority.store().list_pending(status.as_deref()).await {
         Ok(rows) => json_response(StatusCode::OK, json!({ "requests": rows })),
-        Err(e) => {
-            tracing::warn!(error = %e, "API: list requests failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
-        }
+        Err(e) => unavailable(&e, "API: list requests failed"),
     }
 }
 
@@ -263,10 +248,7 @@ pub(super) async fn decide(
             json_response(StatusCode::OK, json!({ "id": id, "status": if approve { "approved" } else { "rejected" } }))
         }
         Ok(false) => error(StatusCode::NOT_FOUND, "no pending request with this id"),
-        Err(e) => {
-            tracing::warn!(error = %e, "API: decision failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
-        }
+        Err(e) => unavailable(&e, "API: decision failed"),
     }
 }
 
@@ -316,10 +298,7 @@ pub(super) async fn revoke_certificate(
             error(StatusCode::NOT_FOUND, "no certificate with this serial")
         }
         Err(crate::authority::RevokeError::AlreadyRevoked(_)) => error(StatusCode::CONFLICT, "already revoked"),
-        Err(e) => {
-            tracing::warn!(error = %e, "API: revoke failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
-        }
+        Err(e) => unavailable(&e, "API: revoke failed"),
     }
 }
 
@@ -388,4 +367,10 @@ pub(super) async fn apple_profile(
 fn percent(s: &str) -> String {
     let q = scep::operation::Query::parse(&format!("message={}", s.replace('+', "%20")));
     q.message.unwrap_or_default()
+}
+
+/// A store or signing failure: logged with its cause, answered without it.
+fn unavailable(e: &dyn std::fmt::Display, what: &str) -> Response {
+    tracing::warn!(error = %e, "{what}");
+    error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable")
 }
