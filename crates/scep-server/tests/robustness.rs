@@ -245,3 +245,61 @@ async fn slow_and_idle_clients_cannot_hold_the_server() {
     }
     still_up(&server).await;
 }
+
+/// Timing of the decryption failures against a valid request, for docs/security.md:
+/// `cargo test --release -p scep-server --test robustness oracle_timing -- --ignored --nocapture`.
+/// Not a pass/fail test: timings belong in benchmarks.
+#[tokio::test]
+#[ignore = "a benchmark: run by hand"]
+async fn oracle_timing() {
+    let server = Server::start(|c| *c = c.replace("max_failures = 10", "max_failures = 1000000"));
+    let cas = ScepClient::new(&server.url()).ca_certs().await.unwrap();
+    let d = device("0000000000000000");
+    let ra = cas.encryption.tbs_certificate().subject_public_key_info().clone();
+    let b = builder(&d, &cas, "TIMING", &[7; 16]);
+    let mut junk = vec![0u8; 256];
+    aws_lc_rs::rand::fill(&mut junk).unwrap();
+    junk[0] = 0;
+    let short = scep::crypto::encrypt_key(&ra, &[0x22; 16]).unwrap();
+    let mut unpadded = d.csr.clone();
+    let fill = 16 - unpadded.len() % 16;
+    unpadded.extend(std::iter::repeat_n(0u8, fill));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("valid envelope, wrong challenge", b.build().unwrap()),
+        (
+            "bad PKCS#1 padding",
+            b.build_with_envelope(envelope_with(&d.csr, &cas.encryption, &spec(Some(junk), true)).unwrap()).unwrap(),
+        ),
+        (
+            "wrong-length content key",
+            b.build_with_envelope(envelope_with(&d.csr, &cas.encryption, &spec(Some(short), true)).unwrap()).unwrap(),
+        ),
+        (
+            "bad CBC padding",
+            b.build_with_envelope(envelope_with(&unpadded, &cas.encryption, &spec(None, false)).unwrap()).unwrap(),
+        ),
+        (
+            "encrypted to another certificate",
+            b.build_with_envelope(envelope_with(&d.csr, &cas.ca, &spec(None, true)).unwrap()).unwrap(),
+        ),
+    ];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    for _ in 0..300 {
+        for (i, (_, msg)) in cases.iter().enumerate() {
+            let t = std::time::Instant::now();
+            let r = post(&server, msg.clone()).await;
+            times[i].push(t.elapsed().as_secs_f64() * 1e6);
+            assert_eq!(r.status, 200);
+        }
+    }
+    for (i, (name, _)) in cases.iter().enumerate() {
+        let v = &mut times[i];
+        v.sort_by(f64::total_cmp);
+        println!(
+            "{name:<34} median {:>7.0} µs   p10 {:>7.0}   p90 {:>7.0}",
+            v[v.len() / 2],
+            v[v.len() / 10],
+            v[v.len() * 9 / 10]
+        );
+    }
+}
