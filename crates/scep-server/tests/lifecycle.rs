@@ -173,6 +173,8 @@ async fn manual_approval_answers_pending_until_an_administrator_decides() {
     let got = waiting.await.unwrap().unwrap();
     assert!(got.polls >= 1);
     assert_eq!(server.certificates().len(), 1);
+    // The challenge used at submission is linked to the certificate issued after approval.
+    assert!(server.certificates()[0]["challenge_id"].is_string());
 
     // A resent PKCSReq (the same bytes) finds its pending request, then its certificate.
     let cas = ScepClient::new(&server.url()).ca_certs().await.unwrap();

@@ -122,6 +122,7 @@ async fn suite(s: Arc<dyn Store>) {
         template: "default".into(),
         message_type: "PKCSReq".into(),
         renews_serial: None,
+        challenge_id: Some("c2".into()),
         status: "pending".into(),
         created_at: NOW,
         decided_at: None,

@@ -38,6 +38,7 @@ CREATE TABLE pending_requests (
     template       TEXT    NOT NULL,
     message_type   TEXT    NOT NULL,
     renews_serial  TEXT,
+    challenge_id   TEXT,                        -- the one-time challenge it used, by id
     status         TEXT    NOT NULL,            -- pending, approved, rejected, issued
     created_at     BIGINT NOT NULL,
     decided_at     BIGINT,

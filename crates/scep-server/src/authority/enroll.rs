@@ -144,6 +144,10 @@ impl Authority {
                 template: template.name.clone(),
                 message_type: mtype.name().to_owned(),
                 renews_serial: renews.as_ref().map(|r| r.serial.clone()),
+                challenge_id: match &authorised {
+                    Authorised::OneTime(_, id, _) => Some(id.clone()),
+                    Authorised::Reusable => None,
+                },
                 status: "pending".into(),
                 created_at: unix(now),
                 decided_at: None,

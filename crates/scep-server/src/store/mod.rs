@@ -272,6 +272,8 @@ pub struct PendingRow {
     pub message_type: String,
     /// The certificate renewed, for renewals.
     pub renews_serial: Option<String>,
+    /// The one-time challenge it used, by id.
+    pub challenge_id: Option<String>,
     /// pending, approved, rejected, issued.
     pub status: String,
     /// Unix seconds.

@@ -192,7 +192,7 @@ fn row_to_challenge(r: &AnyRow, now: i64) -> StoreResult<ChallengeRow> {
 }
 
 const PENDING_COLUMNS: &str = "id, transaction_id, signer_sha256, csr_sha256, csr, signer_der, subject, sans, requester, \
-     template, message_type, renews_serial, status, created_at, decided_at, decided_by, serial";
+     template, message_type, renews_serial, challenge_id, status, created_at, decided_at, decided_by, serial";
 
 fn row_to_pending(r: &AnyRow) -> StoreResult<PendingRow> {
     let sans: String = r.try_get("sans")?;
@@ -209,6 +209,7 @@ fn row_to_pending(r: &AnyRow) -> StoreResult<PendingRow> {
         template: r.try_get("template")?,
         message_type: r.try_get("message_type")?,
         renews_serial: r.try_get("renews_serial")?,
+        challenge_id: r.try_get("challenge_id")?,
         status: r.try_get("status")?,
         created_at: r.try_get("created_at")?,
         decided_at: r.try_get("decided_at")?,
@@ -370,6 +371,23 @@ impl Store for SqlStore {
                 // Another instance completed it first: keep its certificate, not ours.
                 return Err(RecordError::ChallengeGone);
             }
+            // The challenge the request used at submission now points at its certificate.
+            sqlx::query(
+                "UPDATE certificates SET challenge_id = (SELECT challenge_id FROM pending_requests WHERE id = $1) WHERE serial = $2",
+            )
+            .bind(pid)
+            .bind(&rec.serial)
+            .execute(&mut *tx)
+            .await
+            .map_err(super::StoreError::from)?;
+            sqlx::query(
+                "UPDATE challenges SET used_serial = $1 WHERE id = (SELECT challenge_id FROM pending_requests WHERE id = $2)",
+            )
+            .bind(&rec.serial)
+            .bind(pid)
+            .execute(&mut *tx)
+            .await
+            .map_err(super::StoreError::from)?;
         }
         tx.commit().await.map_err(super::StoreError::from)?;
         Ok(())
@@ -506,7 +524,8 @@ impl Store for SqlStore {
         }
         sqlx::query(
             "INSERT INTO pending_requests (id, transaction_id, signer_sha256, csr_sha256, csr, signer_der, subject, sans, \
-             requester, template, message_type, renews_serial, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             requester, template, message_type, renews_serial, challenge_id, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&row.id)
         .bind(&row.transaction_id)
@@ -520,6 +539,7 @@ impl Store for SqlStore {
         .bind(&row.template)
         .bind(&row.message_type)
         .bind(&row.renews_serial)
+        .bind(&row.challenge_id)
         .bind(&row.status)
         .bind(row.created_at)
         .execute(&mut *tx)
