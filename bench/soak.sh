@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# A long run against one release scepd (default ten minutes at concurrency 2), sampling
+# the server's resident memory every 10 s: memory must stay flat.
+#   bench/soak.sh         # DURATION=600
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-600}
+cargo build --release --locked --bin scepd --bin scep >&2
+work=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export SCEPD_KEY_PASSPHRASE=bench-only-passphrase RUST_LOG=error
+target/release/scepd init --data-dir "$work/d" --challenge-mode single >/dev/null 2>&1
+PW=$(target/release/scepd challenge new --data-dir "$work/d")
+target/release/scepd serve --data-dir "$work/d" --listen "127.0.0.1:$port" >/dev/null 2>&1 &
+pid=$!
+sleep 1
+( while kill -0 $pid 2>/dev/null; do awk -v t="$(date +%s)" '/VmRSS/ {print t, $2}' /proc/$pid/status; sleep 10; done ) > "$work/rss.txt" &
+target/release/scep bench "http://127.0.0.1:$port/scep" --duration "$DURATION" --concurrency 2 --challenge "$PW" --json > "$work/bench.json"
+python3 - "$work/rss.txt" "$work/bench.json" <<'PY'
+import json, sys
+rss = [int(l.split()[1]) for l in open(sys.argv[1]) if l.strip()]
+r = json.load(open(sys.argv[2]))
+n = len(rss)
+q = max(1, n // 4)
+print("enrollments: %d, %.1f/s, p50 %.1f ms, p99 %.1f ms, failures %d, duplicate serials %s" % (r["count"], r["enrollments_per_sec"], r["p50_ms"], r["p99_ms"], r["failures"], r["duplicate_serials"]))
+print("RSS samples: %d; first minute %.1f MB, last quarter mean %.1f MB, peak %.1f MB" % (n, max(rss[:6]) / 1024, sum(rss[-q:]) / q / 1024, max(rss) / 1024))
+PY
