@@ -115,8 +115,9 @@ pub async fn check_password(
     }
 }
 
-/// `Authorization: Basic` user and password.
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, zeroize::Zeroizing<String>)> {
+/// `Authorization: Basic` user and password; `None` for any other scheme or an
+/// undecodable value. Public for the fuzz target.
+pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, zeroize::Zeroizing<String>)> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, b64) = v.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
