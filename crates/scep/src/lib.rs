@@ -5,20 +5,24 @@
 //! "decrypted if not yet":
 //!
 //! ```no_run
-//! # fn main() -> scep::Result<()> {
-//! # let (bytes, ra_key, ra_cert, secret): (Vec<u8>, scep::crypto::PrivateKey, x509_cert::Certificate, Vec<u8>) = todo!();
-//! use scep::{request::{Body, PkiMessage}, response::{cert_rep, Outcome}};
-//! let msg = PkiMessage::parse(&bytes)?;          // structure only: on error, HTTP 400
-//! let reply = msg.reply_to().clone();            // enough to answer whatever happens
-//! let outcome = match msg.verify().and_then(|m| m.open(&[(&ra_cert, &ra_key)], &secret)) {
-//!     Ok(req) => match req.body {
-//!         Body::PkcsReq(csr) => Outcome::Pending, // policy decides
-//!         _ => Outcome::Pending,
-//!     },
-//!     Err(e) => Outcome::Failure(e.fail_info(), "request rejected".into()),
-//! };
-//! let der = cert_rep(&reply, &outcome, &ra_key, &ra_cert)?;
-//! # Ok(()) }
+//! use scep::crypto::PrivateKey;
+//! use scep::request::{Body, PkiMessage};
+//! use scep::response::{Outcome, cert_rep};
+//! use x509_cert::Certificate;
+//!
+//! /// Answer one PKIOperation with the RA key and certificate.
+//! fn answer(bytes: &[u8], ra_key: &PrivateKey, ra_cert: &Certificate, secret: &[u8]) -> scep::Result<Vec<u8>> {
+//!     let msg = PkiMessage::parse(bytes)?; // structure only: on error, HTTP 400
+//!     let reply = msg.reply_to().clone(); // enough to answer whatever happens
+//!     let outcome = match msg.verify().and_then(|m| m.open(&[(ra_cert, ra_key)], secret)) {
+//!         Ok(req) => match req.body {
+//!             Body::PkcsReq(_csr) => Outcome::Pending, // policy decides
+//!             _ => Outcome::Pending,
+//!         },
+//!         Err(e) => Outcome::Failure(e.fail_info(), "request rejected".into()),
+//!     };
+//!     cert_rep(&reply, &outcome, ra_key, ra_cert)
+//! }
 //! ```
 #![forbid(unsafe_code)]
 
