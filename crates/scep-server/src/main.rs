@@ -2,8 +2,20 @@
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    // The blocking pool runs the RSA work: as many threads as cores keep it busy without
+    // the hand-offs of a larger pool.
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    match tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(cores).build() {
+        Ok(rt) => rt.block_on(run()),
+        Err(e) => {
+            eprintln!("scepd: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
