@@ -34,13 +34,25 @@ impl Passphrase {
     /// `SCEPD_KEY_PASSPHRASE_FILE` names (systemd credentials, container secrets), else
     /// `DIR/key-passphrase`.
     pub fn locate(data_dir: &Path, file: Option<&Path>) -> anyhow::Result<Self> {
+        match Self::given(file)? {
+            Some(p) => Ok(p),
+            None => Self::read(&data_dir.join(super::files::PASSPHRASE)),
+        }
+    }
+
+    /// The passphrase the operator gave, if any: `SCEPD_KEY_PASSPHRASE`, else the file
+    /// given, else the file `SCEPD_KEY_PASSPHRASE_FILE` names.
+    pub fn given(file: Option<&Path>) -> anyhow::Result<Option<Self>> {
         if let Some(p) = std::env::var("SCEPD_KEY_PASSPHRASE").ok().filter(|p| !p.is_empty()) {
-            return Ok(Passphrase::new(p));
+            return Ok(Some(Passphrase::new(p)));
         }
         let env_file = std::env::var_os("SCEPD_KEY_PASSPHRASE_FILE").filter(|s| !s.is_empty()).map(PathBuf::from);
-        let path = file.map(Path::to_path_buf).or(env_file).unwrap_or_else(|| data_dir.join(super::files::PASSPHRASE));
-        check_private(&path)?;
-        let text = fs::read_to_string(&path).with_context(|| {
+        file.map(Path::to_path_buf).or(env_file).map(|f| Self::read(&f)).transpose()
+    }
+
+    fn read(path: &Path) -> anyhow::Result<Self> {
+        check_private(path)?;
+        let text = fs::read_to_string(path).with_context(|| {
             format!(
                 "no key passphrase: set SCEPD_KEY_PASSPHRASE, or passphrase_file in scepd.toml, or keep {}",
                 path.display()

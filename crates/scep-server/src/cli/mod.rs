@@ -479,14 +479,9 @@ async fn init(a: &InitArgs) -> anyhow::Result<()> {
         Some(f) => Some(std::path::absolute(f).with_context(|| format!("cannot resolve {}", f.display()))?),
         None => None,
     };
-    let env_file = std::env::var_os("SCEPD_KEY_PASSPHRASE_FILE").filter(|s| !s.is_empty()).map(PathBuf::from);
-    let pass = match (
-        std::env::var("SCEPD_KEY_PASSPHRASE").ok().filter(|s| !s.is_empty()),
-        a.passphrase_file.as_ref().or(env_file.as_ref()),
-    ) {
-        (Some(p), _) => Passphrase::new(p),
-        (None, Some(f)) => Passphrase::locate(dir, Some(f))?,
-        (None, None) => {
+    let pass = match Passphrase::given(a.passphrase_file.as_deref())? {
+        Some(p) => p,
+        None => {
             let (p, path) = Passphrase::generate_into(dir)?;
             eprintln!(
                 "Generated a key passphrase into {} (mode 0600). Keep it safe; scepd needs it to start.",
