@@ -7,8 +7,8 @@ mod common;
 use std::sync::Arc;
 
 use scep_server::store::{
-    self, Binding, ChallengeState, ChallengeStatus, CrlRow, IssuedRecord, NewChallenge, PendingRow, RecordError,
-    RevokeOutcome, Store,
+    self, Binding, ChallengeState, ChallengeStatus, CrlRow, Earlier, EarlierRecord, IssuedRecord, NewChallenge,
+    PendingRow, RecordError, RevokeOutcome, Store,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -91,8 +91,9 @@ async fn suite(s: Arc<dyn Store>) {
     // Serials are unique.
     s.record_issued(record("B1", "T2"), None).await.unwrap();
     assert!(matches!(s.record_issued(record("B1", "T3"), None).await, Err(RecordError::DuplicateSerial)));
-    assert_eq!(s.issued_for_retry("T2", &[1; 32], &[2; 32]).await.unwrap().unwrap().serial, "B1");
-    assert!(s.issued_for_retry("T2", &[9; 32], &[2; 32]).await.unwrap().is_none());
+    let issued = Earlier { csr_sha256: vec![2; 32], record: EarlierRecord::Issued("B1".into()) };
+    assert_eq!(s.earlier("T2", &[1; 32]).await.unwrap(), vec![issued]);
+    assert!(s.earlier("T2", &[9; 32]).await.unwrap().is_empty());
     assert_eq!(s.issued_for_poll("T2", "CN=x").await.unwrap().unwrap().serial, "B1");
     assert_eq!(s.certificate("B1").await.unwrap().unwrap().sans, vec!["DNS:x.example".to_owned()]);
 
@@ -134,7 +135,8 @@ async fn suite(s: Arc<dyn Store>) {
         s.record_pending(&PendingRow { id: "p2".into(), ..p.clone() }, Some((&[2; 32], NOW))).await,
         Err(RecordError::ChallengeGone)
     ));
-    assert_eq!(s.pending_for_retry("TP", &[3; 32], &[4; 32]).await.unwrap().unwrap().id, "p1");
+    let pending = Earlier { csr_sha256: vec![4; 32], record: EarlierRecord::Pending("p1".into()) };
+    assert_eq!(s.earlier("TP", &[3; 32]).await.unwrap(), vec![pending]);
     assert_eq!(s.list_pending(Some("pending")).await.unwrap().len(), 1);
     assert!(s.decide_pending("p1", true, "admin", NOW).await.unwrap());
     assert!(!s.decide_pending("p1", false, "admin", NOW).await.unwrap());

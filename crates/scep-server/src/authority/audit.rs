@@ -10,6 +10,14 @@ use crate::store::{AuditEntry, Store};
 /// Entries queued before new ones are dropped (with a warning).
 const QUEUE: usize = 10_000;
 
+/// Most entries per commit.
+const BATCH: usize = 256;
+
+/// How long the writer lets entries gather after the first one arrives: one commit
+/// (one fsync, one turn of the write lock) per interval instead of one per request,
+/// so that the audit trail does not compete with certificate records for the disk.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// What a request's handling learns on the way, for its audit entry.
 #[derive(Default, Debug)]
 pub struct Note {
@@ -46,8 +54,15 @@ impl AuditSink {
     pub fn start(store: Arc<dyn Store>) -> Self {
         let (tx, mut rx) = mpsc::channel::<AuditEntry>(QUEUE);
         tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(256);
-            while rx.recv_many(&mut batch, 256).await > 0 {
+            let mut batch = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut batch, BATCH).await > 0 {
+                if batch.len() < BATCH {
+                    tokio::time::sleep(LINGER).await;
+                    while batch.len() < BATCH {
+                        let Ok(entry) = rx.try_recv() else { break };
+                        batch.push(entry);
+                    }
+                }
                 if let Err(err) = store.record_audit(&batch).await {
                     tracing::warn!(error = %err, entries = batch.len(), "cannot record audit entries");
                 }

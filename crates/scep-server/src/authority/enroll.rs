@@ -14,7 +14,9 @@ use x509_cert::Certificate;
 
 use super::{Authority, BAD_CHALLENGE_TEXT, Pki, Rejection, cert_of, challenge, internal, unix, webhook};
 use crate::config::ChallengeMode;
-use crate::store::{Binding, CertificateRow, ChallengeState, IssuedRecord, PendingRow, RecordError};
+use crate::store::{
+    Binding, CertificateRow, ChallengeState, Earlier, EarlierRecord, IssuedRecord, PendingRow, RecordError,
+};
 use crate::templates::{Approval, Template};
 
 /// Where a request came from.
@@ -33,6 +35,18 @@ pub(crate) struct Context<'a> {
     pub reply: scep::request::ReplyTo,
     /// The CertRep, when issuance signed it already.
     pub signed_reply: std::sync::Mutex<Option<Vec<u8>>>,
+    /// Reads done while the request was being decrypted.
+    pub prefetched: std::sync::Mutex<Option<Prefetched>>,
+}
+
+/// What an enrollment reads first, fetched while its envelope is decrypted.
+pub(crate) struct Prefetched {
+    /// SHA-256 of the signer certificate.
+    pub signer_sha256: Vec<u8>,
+    /// Earlier requests with this transactionID and signer.
+    pub earlier: crate::store::StoreResult<Vec<Earlier>>,
+    /// The single password (single mode only).
+    pub single_password: SinglePassword,
 }
 
 /// What a challenge check found good, to act on when the certificate is recorded.
@@ -59,28 +73,31 @@ impl Authority {
     ) -> Result<Outcome, Rejection> {
         let tid = reply.transaction_id.as_str();
         super::audit::note(&ctx.note, |n| n.subject = Some(csr.subject().to_string()));
-        let fp = Fingerprint {
-            signer_sha256: DigestAlg::Sha256.digest(&reply.recipient.to_der().map_err(internal)?),
-            csr_sha256: DigestAlg::Sha256.digest(csr.to_der()),
+        let prefetched = ctx.prefetched.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let signer_sha256 = DigestAlg::Sha256.digest(&reply.recipient.to_der().map_err(internal)?);
+        let fp = Fingerprint { signer_sha256, csr_sha256: DigestAlg::Sha256.digest(csr.to_der()) };
+        let (earlier, single_password) = match prefetched {
+            Some(p) if p.signer_sha256 == fp.signer_sha256 => (p.earlier, Some(p.single_password)),
+            _ => (self.store.earlier(tid, &fp.signer_sha256).await, None),
         };
 
         // A resent request (same transactionID, signer certificate and CSR) gets what
         // it got before. A new key or signer with the same transactionID is a new
         // request: clients derive transactionIDs from keys, so they repeat.
-        if let Some(row) =
-            self.store.issued_for_retry(tid, &fp.signer_sha256, &fp.csr_sha256).await.map_err(internal)?
-        {
-            info!(
-                transaction_id = tid,
-                serial = row.serial,
-                "resent request: answering with the certificate already issued"
-            );
-            return self.success(&row.der, &row.template, &ctx.note);
-        }
-        if let Some(row) =
-            self.store.pending_for_retry(tid, &fp.signer_sha256, &fp.csr_sha256).await.map_err(internal)?
-        {
-            return self.pending_answer(row, reply, ctx).await;
+        let resent = earlier.map_err(internal)?.into_iter().find(|e| e.csr_sha256 == fp.csr_sha256);
+        match resent.map(|e| e.record) {
+            Some(EarlierRecord::Issued(serial)) => {
+                info!(transaction_id = tid, serial, "resent request: answering with the certificate already issued");
+                let row = self.store.certificate(&serial).await.map_err(internal)?;
+                let row = row.ok_or_else(|| internal(format!("certificate {serial} vanished")))?;
+                return self.success(&row.der, &row.template, &ctx.note);
+            }
+            Some(EarlierRecord::Pending(id)) => {
+                let row = self.store.pending(&id).await.map_err(internal)?;
+                let row = row.ok_or_else(|| internal(format!("pending request {id} vanished")))?;
+                return self.pending_answer(row, reply, ctx).await;
+            }
+            None => {}
         }
 
         let signer_key = reply.recipient.tbs_certificate().subject_public_key_info();
@@ -104,7 +121,7 @@ impl Authority {
             // Possession of the current certificate's key authorises its renewal; an old
             // or used challenge the client still sends is ignored.
             Some(_) => Authorised::Reusable,
-            None => self.authorise_with_throttle(&csr, tid, ctx.requester, now).await?,
+            None => self.authorise_with_throttle(&csr, tid, ctx.requester, now, single_password).await?,
         };
         let bound = match &authorised {
             Authorised::OneTime(_, _, b) => b.template.clone(),
@@ -352,6 +369,7 @@ impl Authority {
         tid: &str,
         requester: &str,
         now: SystemTime,
+        single_password: Option<SinglePassword>,
     ) -> Result<Authorised, Rejection> {
         let ip: Option<std::net::IpAddr> = requester.parse().ok();
         if ip.is_some_and(|ip| self.challenge_throttle.blocked(ip)) {
@@ -361,7 +379,7 @@ impl Authority {
                 "address throttled after repeated wrong challenges",
             ));
         }
-        let r = self.authorise(csr, tid, requester, now).await;
+        let r = self.authorise(csr, tid, requester, now, single_password).await;
         if let (Err(e), Some(ip)) = (&r, ip)
             && e.public == BAD_CHALLENGE_TEXT
         {
@@ -371,7 +389,14 @@ impl Authority {
     }
 
     /// Check the request's challenge the way the configured mode says.
-    async fn authorise(&self, csr: &Csr, tid: &str, requester: &str, now: SystemTime) -> Result<Authorised, Rejection> {
+    async fn authorise(
+        &self,
+        csr: &Csr,
+        tid: &str,
+        requester: &str,
+        now: SystemTime,
+        single_password: Option<SinglePassword>,
+    ) -> Result<Authorised, Rejection> {
         let bad = |reason: &str| Rejection::new(FailInfo::BadRequest, BAD_CHALLENGE_TEXT, reason);
         match self.config.challenge.mode {
             ChallengeMode::OneTime => {
@@ -394,10 +419,12 @@ impl Authority {
             }
             ChallengeMode::Single => {
                 let pw = csr.challenge().ok_or_else(|| bad("no challengePassword in the CSR"))?;
-                let master = challenge::single_password(self.store.as_ref(), &self.single_key)
-                    .await
-                    .map_err(internal)?
-                    .ok_or_else(|| bad("no single password is set (scepd challenge rotate)"))?;
+                let master = match single_password {
+                    Some(read) => read,
+                    None => challenge::single_password(self.store.as_ref(), &self.single_key).await,
+                }
+                .map_err(internal)?
+                .ok_or_else(|| bad("no single password is set (scepd challenge rotate)"))?;
                 if scep::crypto::constant_time_eq(pw.expose().trim().as_bytes(), master.as_bytes()) {
                     Ok(Authorised::Reusable)
                 } else {
@@ -556,6 +583,9 @@ impl Authority {
         Ok(Outcome::Success { certificates, crls: vec![] })
     }
 }
+
+/// The single password as read from the store.
+type SinglePassword = crate::store::StoreResult<Option<zeroize::Zeroizing<String>>>;
 
 /// What to issue.
 struct Issue<'a> {

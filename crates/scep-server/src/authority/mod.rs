@@ -12,10 +12,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use der::Encode;
-use scep::attr::{FailInfo, MessageType};
+use scep::attr::{DigestAlg, FailInfo, MessageType};
 use scep::caps::{Capabilities, Capability};
 use scep::crypto::Decrypter;
-use scep::request::{Body, PkiMessage, Request};
+use scep::request::{Body, PkiMessage, ReplyTo, Request};
 use scep::response::{Outcome, cert_rep};
 use tracing::{info, warn};
 use x509_cert::Certificate;
@@ -296,15 +296,24 @@ impl Authority {
         let pki = self.pki();
         let this = Arc::clone(self);
         let p2 = pki.clone();
+        // Once the signature checks out, the lookups an enrollment needs (an earlier
+        // request with this transactionID and signer, the single password) run while
+        // the envelope is being decrypted, not after.
+        let (early_tx, early_rx) = tokio::sync::oneshot::channel::<ReplyTo>();
         let opened = tokio::task::spawn_blocking(move || {
             let msg = PkiMessage::parse(&bytes)?;
             let reply = msg.reply_to().clone();
             let mtype = msg.message_type();
             let recipients = p2.recipients();
-            let req = msg.verify().and_then(|m| m.open(&recipients, &this.rejection_secret));
+            let req = msg.verify().and_then(|m| {
+                if matches!(mtype, MessageType::PkcsReq | MessageType::RenewalReq) {
+                    let _ = early_tx.send(m.reply_to().clone());
+                }
+                m.open(&recipients, &this.rejection_secret)
+            });
             Ok::<_, scep::Error>((reply, mtype, req))
-        })
-        .await;
+        });
+        let (opened, prefetched) = tokio::join!(opened, self.prefetch(early_rx));
         let (reply, mtype, req) = match opened {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
@@ -337,6 +346,7 @@ impl Authority {
             note: note.clone(),
             reply: reply.clone(),
             signed_reply: std::sync::Mutex::new(None),
+            prefetched: std::sync::Mutex::new(prefetched),
         };
         // Every line logged from here on carries the transactionID (JSON logs: in its span).
         let span = tracing::info_span!("pkioperation", transaction_id = %tid, requester = %requester);
@@ -394,6 +404,22 @@ impl Authority {
                 PkiReply::Unreadable
             }
         }
+    }
+
+    /// The reads an enrollment starts with, for the request `early` announces (none
+    /// when it announces nothing: not an enrollment, or not properly signed).
+    async fn prefetch(&self, early: tokio::sync::oneshot::Receiver<ReplyTo>) -> Option<enroll::Prefetched> {
+        let reply = early.await.ok()?;
+        let signer_sha256 = DigestAlg::Sha256.digest(&reply.recipient.to_der().ok()?);
+        let earlier = self.store.earlier(reply.transaction_id.as_str(), &signer_sha256);
+        let single = async {
+            match self.config.challenge.mode {
+                ChallengeMode::Single => challenge::single_password(self.store.as_ref(), &self.single_key).await,
+                _ => Ok(None),
+            }
+        };
+        let (earlier, single_password) = tokio::join!(earlier, single);
+        Some(enroll::Prefetched { signer_sha256, earlier, single_password })
     }
 
     #[allow(clippy::too_many_arguments)] // one audit row's worth of facts

@@ -373,6 +373,25 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
+/// An earlier request with a transactionID and signer, which a resent request repeats
+/// when its CSR is the same.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Earlier {
+    /// SHA-256 of its CSR.
+    pub csr_sha256: Vec<u8>,
+    /// What became of it.
+    pub record: EarlierRecord,
+}
+
+/// Where an earlier request's outcome is recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EarlierRecord {
+    /// Issued: the certificate with this serial.
+    Issued(String),
+    /// Sent to approval: the pending request with this id.
+    Pending(String),
+}
+
 /// The persistence seam. Every method is one atomic unit.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -392,14 +411,10 @@ pub trait Store: Send + Sync {
     /// [`RecordError::ChallengeGone`] if it is no longer outstanding. Nothing is
     /// recorded then.
     async fn record_issued(&self, rec: IssuedRecord, consume: Option<(&[u8], i64)>) -> Result<(), RecordError>;
-    /// A certificate issued earlier for the same transactionID, signer and CSR: the
-    /// answer to a resent request.
-    async fn issued_for_retry(
-        &self,
-        transaction_id: &str,
-        signer_sha256: &[u8],
-        csr_sha256: &[u8],
-    ) -> StoreResult<Option<CertificateRow>>;
+    /// What became of earlier requests with this transactionID and signer: their
+    /// certificates (newest first), then their pending requests (newest first). The
+    /// one with the same CSR is what a resent request gets again.
+    async fn earlier(&self, transaction_id: &str, signer_sha256: &[u8]) -> StoreResult<Vec<Earlier>>;
     /// The newest certificate issued for `transaction_id` to `subject`: the answer to
     /// a CertPoll.
     async fn issued_for_poll(&self, transaction_id: &str, subject: &str) -> StoreResult<Option<CertificateRow>>;
@@ -420,13 +435,6 @@ pub trait Store: Send + Sync {
     /// Record a request for approval, consuming its one-time challenge (by hash) in
     /// the same transaction, like [`Store::record_issued`].
     async fn record_pending(&self, row: &PendingRow, consume: Option<(&[u8], i64)>) -> Result<(), RecordError>;
-    /// The pending request of a resent message (same transaction, signer, CSR).
-    async fn pending_for_retry(
-        &self,
-        transaction_id: &str,
-        signer_sha256: &[u8],
-        csr_sha256: &[u8],
-    ) -> StoreResult<Option<PendingRow>>;
     /// The newest pending request of `transaction_id` for `subject` (CertPoll).
     async fn pending_for_poll(&self, transaction_id: &str, subject: &str) -> StoreResult<Option<PendingRow>>;
     /// A pending request by id.

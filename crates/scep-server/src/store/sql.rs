@@ -12,9 +12,9 @@ use sqlx::{
 };
 
 use super::{
-    AuditEntry, AuditFilter, Binding, CertificateRow, ChallengeRow, ChallengeState, ChallengeStatus, CrlRow,
-    IssuedRecord, NewChallenge, PendingRow, RecordError, RevokeOutcome, RevokedEntry, Store, StoreError, StoreResult,
-    UserRow,
+    AuditEntry, AuditFilter, Binding, CertificateRow, ChallengeRow, ChallengeState, ChallengeStatus, CrlRow, Earlier,
+    EarlierRecord, IssuedRecord, NewChallenge, PendingRow, RecordError, RevokeOutcome, RevokedEntry, Store, StoreError,
+    StoreResult, UserRow,
 };
 
 /// Migrations compiled into the binary, so that one file is all there is to deploy.
@@ -75,7 +75,9 @@ impl SqlStore {
         };
         let mut opts = AnyPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(30));
         if backend == Backend::Sqlite {
-            opts = opts.after_connect(|conn, _| {
+            // A SQLite connection is a file handle: it cannot drop like a socket, and a
+            // health check before each use is a round trip to its worker thread.
+            opts = opts.test_before_acquire(false).after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA synchronous = FULL").await?;
@@ -309,6 +311,14 @@ impl Store for SqlStore {
     }
 
     async fn record_issued(&self, rec: IssuedRecord, consume: Option<(&[u8], i64)>) -> Result<(), RecordError> {
+        if consume.is_none() && rec.pending_id.is_none() {
+            // One statement is its own transaction: no BEGIN/COMMIT round trips.
+            let _guard = match self.backend {
+                Backend::Sqlite => Some(self.writer.lock().await),
+                Backend::Postgres => None,
+            };
+            return insert_certificate(&self.pool, &rec, None).await;
+        }
         let mut tx = self.begin_write().await.map_err(super::StoreError::from)?;
         let mut challenge_id: Option<String> = None;
         if let Some((hash, now)) = consume {
@@ -328,36 +338,7 @@ impl Store for SqlStore {
                 None => return Err(RecordError::ChallengeGone),
             }
         }
-        let res = sqlx::query(
-            "INSERT INTO certificates (serial, ca_id, subject, sans, not_before, not_after, issued_at, transaction_id, \
-             message_type, signer_sha256, csr_sha256, requester, template, challenge_id, renews_serial, der) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(&rec.serial)
-        .bind(&rec.ca_id)
-        .bind(&rec.subject)
-        .bind(serde_json::to_string(&rec.sans).unwrap_or_else(|_| "[]".into()))
-        .bind(rec.not_before)
-        .bind(rec.not_after)
-        .bind(rec.issued_at)
-        .bind(&rec.transaction_id)
-        .bind(&rec.message_type)
-        .bind(&rec.signer_sha256)
-        .bind(&rec.csr_sha256)
-        .bind(&rec.requester)
-        .bind(&rec.template)
-        .bind(&challenge_id)
-        .bind(&rec.renews_serial)
-        .bind(&rec.der)
-        .execute(&mut *tx)
-        .await;
-        match res {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(RecordError::DuplicateSerial);
-            }
-            Err(e) => return Err(super::StoreError::from(e).into()),
-        }
+        insert_certificate(&mut *tx, &rec, challenge_id.as_deref()).await?;
         if let Some(pid) = &rec.pending_id {
             let done = sqlx::query(
                 "UPDATE pending_requests SET status = 'issued', serial = $1 WHERE id = $2 AND status = 'approved'",
@@ -393,22 +374,26 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn issued_for_retry(
-        &self,
-        transaction_id: &str,
-        signer_sha256: &[u8],
-        csr_sha256: &[u8],
-    ) -> StoreResult<Option<CertificateRow>> {
-        let sql = format!(
-            "SELECT {CERT_COLUMNS} FROM certificates WHERE transaction_id = $1 AND signer_sha256 = $2 AND csr_sha256 = $3 ORDER BY issued_at DESC LIMIT 1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(transaction_id)
-            .bind(signer_sha256)
-            .bind(csr_sha256)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(row_to_cert).transpose()
+    async fn earlier(&self, transaction_id: &str, signer_sha256: &[u8]) -> StoreResult<Vec<Earlier>> {
+        let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT kind, id, csr_sha256 FROM (\
+             SELECT 'issued' AS kind, serial AS id, csr_sha256, issued_at AS at FROM certificates \
+             WHERE transaction_id = $1 AND signer_sha256 = $2 \
+             UNION ALL SELECT 'pending' AS kind, id, csr_sha256, created_at AS at FROM pending_requests \
+             WHERE transaction_id = $1 AND signer_sha256 = $2) AS earlier \
+             ORDER BY kind, at DESC",
+        )
+        .bind(transaction_id)
+        .bind(signer_sha256)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(kind, id, csr_sha256)| Earlier {
+                csr_sha256,
+                record: if kind == "issued" { EarlierRecord::Issued(id) } else { EarlierRecord::Pending(id) },
+            })
+            .collect())
     }
 
     async fn issued_for_poll(&self, transaction_id: &str, subject: &str) -> StoreResult<Option<CertificateRow>> {
@@ -547,25 +532,6 @@ impl Store for SqlStore {
         .map_err(super::StoreError::from)?;
         tx.commit().await.map_err(super::StoreError::from)?;
         Ok(())
-    }
-
-    async fn pending_for_retry(
-        &self,
-        transaction_id: &str,
-        signer_sha256: &[u8],
-        csr_sha256: &[u8],
-    ) -> StoreResult<Option<PendingRow>> {
-        let sql = format!(
-            "SELECT {PENDING_COLUMNS} FROM pending_requests WHERE transaction_id = $1 AND signer_sha256 = $2 AND csr_sha256 = $3 \
-             ORDER BY created_at DESC LIMIT 1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(transaction_id)
-            .bind(signer_sha256)
-            .bind(csr_sha256)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(row_to_pending).transpose()
     }
 
     async fn pending_for_poll(&self, transaction_id: &str, subject: &str) -> StoreResult<Option<PendingRow>> {
@@ -747,5 +713,40 @@ impl Store for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+/// Insert an issued certificate; a serial already taken is `DuplicateSerial`.
+async fn insert_certificate<'e, E>(db: E, rec: &IssuedRecord, challenge_id: Option<&str>) -> Result<(), RecordError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let res = sqlx::query(
+        "INSERT INTO certificates (serial, ca_id, subject, sans, not_before, not_after, issued_at, transaction_id, \
+         message_type, signer_sha256, csr_sha256, requester, template, challenge_id, renews_serial, der) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(&rec.serial)
+    .bind(&rec.ca_id)
+    .bind(&rec.subject)
+    .bind(serde_json::to_string(&rec.sans).unwrap_or_else(|_| "[]".into()))
+    .bind(rec.not_before)
+    .bind(rec.not_after)
+    .bind(rec.issued_at)
+    .bind(&rec.transaction_id)
+    .bind(&rec.message_type)
+    .bind(&rec.signer_sha256)
+    .bind(&rec.csr_sha256)
+    .bind(&rec.requester)
+    .bind(&rec.template)
+    .bind(challenge_id)
+    .bind(&rec.renews_serial)
+    .bind(&rec.der)
+    .execute(db)
+    .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(RecordError::DuplicateSerial),
+        Err(e) => Err(super::StoreError::from(e).into()),
     }
 }
