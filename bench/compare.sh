@@ -5,24 +5,13 @@
 #
 #   bench/compare.sh                      # COUNT=2000 CONCURRENCY="1 2 4 8"
 #   COUNT=500 CONCURRENCY="2" bench/compare.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
 COUNT=${COUNT:-2000}
 CONCURRENCY=${CONCURRENCY:-"1 2 4 8"}
 command -v scepserver >/dev/null || { echo "scepserver is missing: apt-get install -y scep" >&2; exit 1; }
-cargo build --release --locked --bin scepd --bin scep >&2
-SCEPD=$PWD/target/release/scepd
-SCEP=$PWD/target/release/scep
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib.sh"
 
 # scepd: built-in CA (RSA-2048), SQLite, single-password mode: a challenge is checked
 # on every request, like scepserver's fixed -challenge.
-export SCEPD_KEY_PASSPHRASE=bench-only-passphrase
 "$SCEPD" init --data-dir "$work/scepd" --challenge-mode single >/dev/null 2>&1
 PW=$("$SCEPD" challenge new --data-dir "$work/scepd")
 p1=$(free_port)

@@ -7,22 +7,11 @@
 #
 #   bench/large-store.sh                         # ROWS=1000000 ROUNDS=5 COUNT=3000
 #   ROWS=100000 ROUNDS=2 bench/large-store.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
 ROWS=${ROWS:-1000000}
 ROUNDS=${ROUNDS:-5}
 COUNT=${COUNT:-3000}
 CONCURRENCY=${CONCURRENCY:-2}
-cargo build --release --locked --bin scepd --bin scep >&2
-SCEPD=$PWD/target/release/scepd
-SCEP=$PWD/target/release/scep
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export SCEPD_KEY_PASSPHRASE=bench-only-passphrase
+source "$(dirname "$0")/lib.sh"
 
 declare -A url pw
 for s in empty large; do

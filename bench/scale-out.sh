@@ -2,20 +2,12 @@
 # Enrollments/s of one scepd on SQLite, one on PostgreSQL, and two on one PostgreSQL
 # (two `scep bench` runs at once, one per instance, rates added), in one run.
 #   bench/scale-out.sh            # COUNT=2000 CONCURRENCY=2 per bench process
-set -euo pipefail
-cd "$(dirname "$0")/.."
 COUNT=${COUNT:-2000}
 CONCURRENCY=${CONCURRENCY:-2}
-cargo build --release --locked --bin scepd --bin scep >&2
-SCEPD=$PWD/target/release/scepd
-SCEP=$PWD/target/release/scep
-work=$(mktemp -d)
+source "$(dirname "$0")/lib.sh"
 chmod 755 "$work"   # the postgres user must reach its cluster directory
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; scripts/postgres-test-cluster --stop "$work/pg"; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export SCEPD_KEY_PASSPHRASE=bench-only-passphrase RUST_LOG=warn
+on_exit='scripts/postgres-test-cluster --stop "$work/pg"'
+export RUST_LOG=warn
 
 pg=$(scripts/postgres-test-cluster "$work/pg" "$(free_port)")
 start() { # DIR URL -> port
