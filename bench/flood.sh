@@ -2,20 +2,11 @@
 # Good enrollments alone, then under a flood of bad requests (random bytes posted as
 # PKIOperation by 4 threads), against one release scepd: how much the flood slows them.
 #   bench/flood.sh        # SECONDS_EACH=20
-set -euo pipefail
-cd "$(dirname "$0")/.."
 SECONDS_EACH=${SECONDS_EACH:-20}
-cargo build --release --locked --bin scepd --bin scep >&2
-work=$(mktemp -d)
-trap 'kill $pid $flood 2>/dev/null || true; rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export SCEPD_KEY_PASSPHRASE=bench-only-passphrase RUST_LOG=error
-target/release/scepd init --data-dir "$work/d" --challenge-mode single >/dev/null 2>&1
-PW=$(target/release/scepd challenge new --data-dir "$work/d")
-target/release/scepd serve --data-dir "$work/d" --listen "127.0.0.1:$port" >/dev/null 2>&1 &
-pid=$!
-sleep 1
-run() { target/release/scep bench "http://127.0.0.1:$port/scep" --duration "$SECONDS_EACH" --concurrency 2 --challenge "$PW" --json; }
+source "$(dirname "$0")/lib.sh"
+export RUST_LOG=error
+start_single d
+run() { "$SCEP" bench "http://127.0.0.1:$port/scep" --duration "$SECONDS_EACH" --concurrency 2 --challenge "$PW" --json; }
 report() { python3 -c "import json,sys; r=json.load(sys.stdin); print('%s: %.1f enrollments/s, p50 %.1f ms, p99 %.1f ms, failures %d' % (sys.argv[1], r['enrollments_per_sec'], r['p50_ms'], r['p99_ms'], r['failures']))" "$1"; }
 run | report "alone"
 python3 - "$port" "$SECONDS_EACH" > "$work/flood.txt" <<'PY' &
@@ -37,6 +28,7 @@ ts = [threading.Thread(target=worker) for _ in range(4)]
 print(sent[0])
 PY
 flood=$!
+pids+=("$flood")
 sleep 1
 run | report "under flood"
 wait $flood

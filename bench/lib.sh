@@ -21,3 +21,15 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# A fresh scepd in single-password mode in $work/NAME, started on a free port: sets
+# port, pid and PW.
+start_single() {
+    "$SCEPD" init --data-dir "$work/$1" --challenge-mode single >/dev/null 2>&1
+    PW=$("$SCEPD" challenge new --data-dir "$work/$1")
+    port=$(free_port)
+    "$SCEPD" serve --data-dir "$work/$1" --listen "127.0.0.1:$port" >/dev/null 2>"$work/$1.log" &
+    pid=$!
+    pids+=("$pid")
+    sleep 1
+}

@@ -3,21 +3,12 @@
 # the server's resident memory every 10 s: memory must stay flat.
 #   bench/soak.sh         # DURATION=200 seconds of timed load: about ten minutes of wall
 #                         # time, since preparing each batch (untimed) costs as much again
-set -euo pipefail
-cd "$(dirname "$0")/.."
 DURATION=${DURATION:-200}
-cargo build --release --locked --bin scepd --bin scep >&2
-work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export SCEPD_KEY_PASSPHRASE=bench-only-passphrase RUST_LOG=error
-target/release/scepd init --data-dir "$work/d" --challenge-mode single >/dev/null 2>&1
-PW=$(target/release/scepd challenge new --data-dir "$work/d")
-target/release/scepd serve --data-dir "$work/d" --listen "127.0.0.1:$port" >/dev/null 2>&1 &
-pid=$!
-sleep 1
+source "$(dirname "$0")/lib.sh"
+export RUST_LOG=error
+start_single d
 ( while kill -0 $pid 2>/dev/null; do awk -v t="$(date +%s)" '/VmRSS/ {print t, $2}' /proc/$pid/status; sleep 10; done ) > "$work/rss.txt" &
-target/release/scep bench "http://127.0.0.1:$port/scep" --duration "$DURATION" --concurrency 2 --challenge "$PW" --json > "$work/bench.json"
+"$SCEP" bench "http://127.0.0.1:$port/scep" --duration "$DURATION" --concurrency 2 --challenge "$PW" --json > "$work/bench.json"
 python3 - "$work/rss.txt" "$work/bench.json" <<'PY'
 import json, sys
 rss = [int(l.split()[1]) for l in open(sys.argv[1]) if l.strip()]
