@@ -74,12 +74,16 @@ impl Authority {
         let tid = reply.transaction_id.as_str();
         super::audit::note(&ctx.note, |n| n.subject = Some(csr.subject().to_string()));
         let prefetched = ctx.prefetched.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        let signer_sha256 = DigestAlg::Sha256.digest(&reply.recipient.to_der().map_err(internal)?);
-        let fp = Fingerprint { signer_sha256, csr_sha256: DigestAlg::Sha256.digest(csr.to_der()) };
-        let (earlier, single_password) = match prefetched {
-            Some(p) if p.signer_sha256 == fp.signer_sha256 => (p.earlier, Some(p.single_password)),
-            _ => (self.store.earlier(tid, &fp.signer_sha256).await, None),
+        // The prefetch announced this very request's signer, so its hash is reused.
+        let (signer_sha256, earlier, single_password) = match prefetched {
+            Some(p) => (p.signer_sha256, p.earlier, Some(p.single_password)),
+            None => {
+                let signer_sha256 = DigestAlg::Sha256.digest(&reply.recipient.to_der().map_err(internal)?);
+                let earlier = self.store.earlier(tid, &signer_sha256).await;
+                (signer_sha256, earlier, None)
+            }
         };
+        let fp = Fingerprint { signer_sha256, csr_sha256: DigestAlg::Sha256.digest(csr.to_der()) };
 
         // A resent request (same transactionID, signer certificate and CSR) gets what
         // it got before. A new key or signer with the same transactionID is a new

@@ -113,12 +113,19 @@ impl SqlStore {
     /// A write transaction: SQLite takes the write lock first, so that reads inside it
     /// cannot go stale before the write; the guard keeps this process's writers in line.
     async fn begin_write(&self) -> Result<WriteTx<'_>, sqlx::Error> {
+        let guard = self.writer_guard().await;
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    /// On SQLite, this process's writer lock (PostgreSQL needs none).
+    async fn writer_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match self.backend {
-            Backend::Sqlite => {
-                let guard = self.writer.lock().await;
-                Ok(WriteTx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _guard: Some(guard) })
-            }
-            Backend::Postgres => Ok(WriteTx { tx: self.pool.begin().await?, _guard: None }),
+            Backend::Sqlite => Some(self.writer.lock().await),
+            Backend::Postgres => None,
         }
     }
 }
@@ -313,10 +320,7 @@ impl Store for SqlStore {
     async fn record_issued(&self, rec: IssuedRecord, consume: Option<(&[u8], i64)>) -> Result<(), RecordError> {
         if consume.is_none() && rec.pending_id.is_none() {
             // One statement is its own transaction: no BEGIN/COMMIT round trips.
-            let _guard = match self.backend {
-                Backend::Sqlite => Some(self.writer.lock().await),
-                Backend::Postgres => None,
-            };
+            let _guard = self.writer_guard().await;
             return insert_certificate(&self.pool, &rec, None).await;
         }
         let mut tx = self.begin_write().await.map_err(super::StoreError::from)?;
