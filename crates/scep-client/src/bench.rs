@@ -18,6 +18,7 @@ use scep::caps::Capability;
 use scep::crypto::{KeyType, PrivateKey};
 use scep::request::RequestBuilder;
 use scep::response::{Outcome, ParsedCertRep};
+use scep::signer::SignerCert;
 use serde::Serialize;
 use x509_cert::{Certificate, name::Name};
 
@@ -127,7 +128,7 @@ pub enum BenchError {
 struct Prepared {
     msg: Vec<u8>,
     key: usize,
-    signer_cert: Certificate,
+    signer_cert: SignerCert,
     tid: String,
     nonce: Nonce,
 }
@@ -309,7 +310,7 @@ fn prepare_one(
         .parse()
         .map_err(|_| ScepError::Protocol("bench subject does not parse".into()))?;
     let csr = scep::x509::csr(&subject, key, challenge, &[])?;
-    let signer_cert = scep::x509::scep_signer_certificate(&subject, key)?;
+    let signer_cert = SignerCert::from_certificate(&scep::x509::scep_signer_certificate(&subject, key)?)?;
     let tid = random_transaction_id()?;
     let nonce = Nonce::random()?;
     let msg = RequestBuilder {

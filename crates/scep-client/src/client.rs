@@ -10,6 +10,7 @@ use scep::caps::{Capabilities, Capability};
 use scep::crypto::{PrivateKey, Signer};
 use scep::request::RequestBuilder;
 use scep::response::{Outcome, ParsedCertRep};
+use scep::signer::SignerCert;
 use scep::x509;
 use x509_cert::{
     Certificate,
@@ -342,7 +343,7 @@ impl ScepClient {
         let subject = parse_subject(subject)?;
         let throwaway = throwaway_signer(key)?;
         let signer: &PrivateKey = throwaway.as_ref().unwrap_or(key);
-        let signer_cert = x509::scep_signer_certificate(&subject, signer)?;
+        let signer_cert = SignerCert::from_certificate(&x509::scep_signer_certificate(&subject, signer)?)?;
         let t = Transaction {
             cas: &cas,
             caps: &caps,
@@ -382,7 +383,8 @@ impl ScepClient {
         let caps = self.caps().await?;
         let cas = self.ca_certs().await?;
         let key = PrivateKey::generate(scep::crypto::KeyType::Rsa2048)?;
-        let signer_cert = x509::scep_signer_certificate(&parse_subject("CN=scep client")?, &key)?;
+        let signer_cert =
+            SignerCert::from_certificate(&x509::scep_signer_certificate(&parse_subject("CN=scep client")?, &key)?)?;
         let isn = cms::cert::IssuerAndSerialNumber {
             issuer: cas.ca.tbs_certificate().subject().clone(),
             serial_number: x509_cert::serial_number::SerialNumber::new(serial).map_err(scep::Error::from)?,
@@ -452,7 +454,15 @@ impl ScepClient {
         let tid = opts.transaction_id.clone().unwrap_or_else(|| {
             hex::encode_upper(scep::attr::DigestAlg::Sha256.digest(&key.public_key().to_der().unwrap_or_default()))
         });
-        let t = Transaction { cas: &cas, caps: &caps, tid: &tid, signer, signer_cert, transport: opts.transport };
+        let signer_cert = SignerCert::from_certificate(signer_cert)?;
+        let t = Transaction {
+            cas: &cas,
+            caps: &caps,
+            tid: &tid,
+            signer,
+            signer_cert: &signer_cert,
+            transport: opts.transport,
+        };
         let started = Instant::now();
         let mut polls = 0u32;
         let mut rep = self.transact(&t, message_type, &csr).await?;
@@ -549,7 +559,7 @@ struct Transaction<'a> {
     caps: &'a Capabilities,
     tid: &'a str,
     signer: &'a PrivateKey,
-    signer_cert: &'a Certificate,
+    signer_cert: &'a SignerCert,
     transport: Transport,
 }
 

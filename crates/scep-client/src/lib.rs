@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod ntlm;
 pub mod p12;
 pub mod pem;
+pub mod quirks;
 
 pub use client::{
     CaCerts, EnrollOptions, Enrolled, Polled, ScepClient, ScepError, Transport, random_transaction_id, upn_name,

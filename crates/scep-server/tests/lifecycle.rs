@@ -181,7 +181,9 @@ async fn manual_approval_answers_pending_until_an_administrator_decides() {
     let key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
     let subject: x509_cert::name::Name = "CN=resent".parse().unwrap();
     let csr = scep::x509::csr(&subject, &key, Some(&server.challenge()), &[]).unwrap();
-    let signer = scep::x509::scep_signer_certificate(&subject, &key).unwrap();
+    let signer =
+        scep::signer::SignerCert::from_certificate(&scep::x509::scep_signer_certificate(&subject, &key).unwrap())
+            .unwrap();
     let msg = scep::request::RequestBuilder {
         message_type: MessageType::PkcsReq,
         transaction_id: scep::attr::TransactionId::new("RESENT-1"),

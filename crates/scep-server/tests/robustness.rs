@@ -12,12 +12,13 @@ use scep::cms::{EnvelopeSpec, envelope_with};
 use scep::crypto::{KeyType, PrivateKey, Signer};
 use scep::request::RequestBuilder;
 use scep::response::{Outcome, ParsedCertRep};
+use scep::signer::SignerCert;
 use scep_client::{CaCerts, ScepClient, http::HttpClient};
-use x509_cert::{Certificate, name::Name};
+use x509_cert::name::Name;
 
 struct Device {
     key: PrivateKey,
-    signer: Certificate,
+    signer: SignerCert,
     csr: Vec<u8>,
 }
 
@@ -25,7 +26,7 @@ fn device(challenge: &str) -> Device {
     let key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
     let subject = Name::from_str("CN=probe,O=Example").unwrap();
     let csr = scep::x509::csr(&subject, &key, Some(challenge), &[]).unwrap();
-    let signer = scep::x509::scep_signer_certificate(&subject, &key).unwrap();
+    let signer = SignerCert::from_certificate(&scep::x509::scep_signer_certificate(&subject, &key).unwrap()).unwrap();
     Device { key, signer, csr }
 }
 

@@ -3,12 +3,9 @@
 //! degenerate certs-only SignedData.
 
 use cms::{
-    cert::IssuerAndSerialNumber,
     content_info::{CmsVersion, ContentInfo},
-    enveloped_data::{
-        EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
-    },
-    signed_data::{EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos},
+    enveloped_data::EncryptedContentInfo,
+    signed_data::{EncapsulatedContentInfo, SignerInfo},
 };
 use der::{
     Any, Decode, Encode, EncodingRules, Sequence,
@@ -21,73 +18,171 @@ use zeroize::Zeroizing;
 use crate::attr::{ContentCipher, DigestAlg, KeyTransport, oid};
 use crate::crypto::{self, Decrypter, Signer, alg};
 use crate::error::{Error, Result};
+use crate::signer::SignerCert;
+use crate::tlv::Tlv;
+use spki::SubjectPublicKeyInfoOwned;
 
-/// Decode a ContentInfo holding SignedData, accepting BER (indefinite lengths).
-pub(crate) fn parse_signed_data(bytes: &[u8]) -> Result<SignedData> {
-    let ci =
-        ContentInfo::from_der(&crate::ber::normalize(bytes)?).map_err(|_| Error::Malformed("not a CMS ContentInfo"))?;
-    if ci.content_type != oid::SIGNED_DATA {
-        return Err(Error::Malformed("ContentInfo is not SignedData"));
-    }
-    ci.content
-        .decode_as_encoding::<SignedData>(EncodingRules::Ber)
-        .map_err(|_| Error::Malformed("SignedData does not decode"))
+/// A SignedData as read from a peer: its content, the certificates it carries and its
+/// one SignerInfo, decoded as far as SCEP needs and no further, so that certificates
+/// and identifiers RFC 5280 would refuse (long serials, odd times) still read. Every
+/// field keeps the bytes the peer sent where a signature or an address depends on them.
+pub(crate) struct SignedMessage {
+    /// The encapsulated content's octets, if any.
+    pub content: Option<Vec<u8>>,
+    /// Each certificate of the `certificates` field, as encoded.
+    pub certificates: Vec<Vec<u8>>,
+    /// The first SignerInfo.
+    pub signer_info: SignerInfoView,
+    /// Whether there was more than one SignerInfo.
+    pub more_signers: bool,
 }
 
-/// The encapsulated content of a SignedData (the octets of its eContent), if any.
-pub(crate) fn econtent(sd: &SignedData) -> Result<Option<Vec<u8>>> {
-    match &sd.encap_content_info.econtent {
-        None => Ok(None),
-        Some(any) => {
-            let os = any
-                .decode_as_encoding::<OctetString>(EncodingRules::Ber)
-                .map_err(|_| Error::Malformed("eContent is not an OCTET STRING"))?;
-            Ok(Some(os.into_bytes().into_vec()))
+/// The parts of a SignerInfo (RFC 5652 section 5.3) that are checked.
+#[derive(Clone, Debug)]
+pub(crate) struct SignerInfoView {
+    /// The SignerIdentifier element, as encoded.
+    pub sid: Vec<u8>,
+    pub digest_alg: ObjectIdentifier,
+    /// The signed attributes as the signature covers them: the `[0]` element with the
+    /// SET OF tag (RFC 5652 section 5.4).
+    pub signed_attrs_der: Vec<u8>,
+    pub signed_attrs: Vec<Attribute>,
+    pub signature_alg: ObjectIdentifier,
+    pub signature: Vec<u8>,
+}
+
+impl SignedMessage {
+    /// Read a ContentInfo holding SignedData (DER, or BER with indefinite lengths and
+    /// constructed strings).
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let norm = crate::ber::normalize(bytes)?;
+        let ci = Tlv::parse(&norm, "not a CMS ContentInfo")?.sequence("not a CMS ContentInfo")?;
+        let (ct, content) = match ci.as_slice() {
+            [ct, content] if content.is_context(0) => (ct, content),
+            _ => return Err(Error::Malformed("not a CMS ContentInfo")),
+        };
+        if ct.decode::<ObjectIdentifier>("not a CMS ContentInfo")? != oid::SIGNED_DATA {
+            return Err(Error::Malformed("ContentInfo is not SignedData"));
         }
+        const SD: &str = "SignedData does not decode";
+        let sd = match content.children(SD)?.as_slice() {
+            [sd] => sd.sequence(SD)?,
+            _ => return Err(Error::Malformed(SD)),
+        };
+        // version, digestAlgorithms, encapContentInfo, [0] certificates, [1] crls, signerInfos
+        let (encap, rest) = match sd.as_slice() {
+            [_version, _digests, encap, rest @ ..] => (encap, rest),
+            _ => return Err(Error::Malformed(SD)),
+        };
+        let (signer_infos, optional) = rest.split_last().ok_or(Error::Malformed(SD))?;
+        let mut certificates = Vec::new();
+        for field in optional {
+            if field.is_context(0) {
+                // CertificateChoices: only plain certificates (a SEQUENCE) are of use.
+                certificates.extend(
+                    field.children(SD)?.iter().filter(|c| c.tag == der::Tag::Sequence).map(|c| c.whole.to_vec()),
+                );
+            } else if !field.is_context(1) {
+                return Err(Error::Malformed(SD));
+            }
+        }
+        if signer_infos.tag != der::Tag::Set {
+            return Err(Error::Malformed(SD));
+        }
+        let sis = signer_infos.children(SD)?;
+        let signer_info = SignerInfoView::parse(sis.first().ok_or(Error::Malformed("no SignerInfo"))?)?;
+        Ok(SignedMessage { content: encapsulated(encap)?, certificates, signer_info, more_signers: sis.len() > 1 })
     }
 }
 
-/// The certificate that signed `si`, among the SignedData's certificates.
-pub(crate) fn signer_certificate<'a>(sd: &'a SignedData, si: &SignerInfo) -> Option<&'a Certificate> {
-    let certs = sd.certificates.as_ref()?;
-    certs.0.iter().find_map(|c| match c {
-        cms::cert::CertificateChoices::Certificate(cert) => {
-            let tbs = cert.tbs_certificate();
-            let hit = match &si.sid {
-                SignerIdentifier::IssuerAndSerialNumber(isn) => {
-                    isn.issuer == *tbs.issuer() && isn.serial_number == *tbs.serial_number()
-                }
-                SignerIdentifier::SubjectKeyIdentifier(ski) => tbs
-                    .get_extension::<x509_cert::ext::pkix::SubjectKeyIdentifier>()
-                    .ok()
-                    .flatten()
-                    .is_some_and(|(_, s)| s == *ski),
-            };
-            hit.then_some(cert)
-        }
-        _ => None,
-    })
+/// eContent of an EncapsulatedContentInfo `SEQUENCE { OID, [0] EXPLICIT OCTET STRING }`.
+fn encapsulated(encap: &Tlv<'_>) -> Result<Option<Vec<u8>>> {
+    const WHAT: &str = "eContent is not an OCTET STRING";
+    match encap.sequence("EncapsulatedContentInfo does not decode")?.as_slice() {
+        [_type] => Ok(None),
+        [_type, econtent] if econtent.is_context(0) => match econtent.children(WHAT)?.as_slice() {
+            [os] if os.tag == der::Tag::OctetString => Ok(Some(os.value.to_vec())),
+            _ => Err(Error::Malformed(WHAT)),
+        },
+        _ => Err(Error::Malformed("EncapsulatedContentInfo does not decode")),
+    }
 }
 
-/// Check a SignerInfo: the signature over the DER of its signed attributes by
-/// `signer`, and that messageDigest equals the digest of `content`.
-pub(crate) fn verify_signer_info(si: &SignerInfo, signer: &Certificate, content: &[u8]) -> Result<DigestAlg> {
-    let digest = DigestAlg::from_oid(&si.digest_alg.oid)
-        .ok_or_else(|| Error::UnsupportedAlgorithm(format!("digest {}", si.digest_alg.oid)))?;
-    let attrs = si.signed_attrs.as_ref().ok_or(Error::BadMessageCheck("no signed attributes"))?;
-    let md = attribute(attrs.as_slice(), &oid::MESSAGE_DIGEST)
+impl SignerInfoView {
+    fn parse(si: &Tlv<'_>) -> Result<Self> {
+        const WHAT: &str = "SignerInfo does not decode";
+        let f = si.sequence(WHAT)?;
+        // version, sid, digestAlgorithm, [0] signedAttrs, signatureAlgorithm, signature, [1] unsigned
+        let (sid, digest, attrs, sig_alg, sig) = match f.as_slice() {
+            [_v, sid, digest, attrs, sig_alg, sig, ..] if attrs.is_context(0) => (sid, digest, attrs, sig_alg, sig),
+            [_v, _sid, _digest, sig_alg, ..] if !sig_alg.is_context(0) => {
+                return Err(Error::Malformed("no signed attributes"));
+            }
+            _ => return Err(Error::Malformed(WHAT)),
+        };
+        let alg = |t: &Tlv<'_>| t.decode::<AlgorithmIdentifierOwned>(WHAT).map(|a| a.oid);
+        if sig.tag != der::Tag::OctetString {
+            return Err(Error::Malformed(WHAT));
+        }
+        let signed_attrs = attrs
+            .children(WHAT)?
+            .iter()
+            .map(|a| a.decode::<Attribute>("a signed attribute does not decode"))
+            .collect::<Result<_>>()?;
+        let mut signed_attrs_der = attrs.whole.to_vec();
+        if let Some(tag) = signed_attrs_der.first_mut() {
+            *tag = 0x31; // [0] IMPLICIT -> SET OF
+        }
+        Ok(SignerInfoView {
+            sid: sid.whole.to_vec(),
+            digest_alg: alg(digest)?,
+            signed_attrs_der,
+            signed_attrs,
+            signature_alg: alg(sig_alg)?,
+            signature: sig.value.to_vec(),
+        })
+    }
+
+    /// The SignerIdentifier as an element.
+    pub fn sid(&self) -> Result<Tlv<'_>> {
+        Tlv::parse(&self.sid, "SignerIdentifier does not decode")
+    }
+}
+
+/// The certificate among `certificates` that the SignerInfo names.
+pub(crate) fn signer_certificate(msg: &SignedMessage) -> Result<SignerCert> {
+    let sid = msg.signer_info.sid()?;
+    msg.certificates
+        .iter()
+        .filter_map(|der| SignerCert::from_der(der).ok())
+        .find(|c| c.is_named_by(&sid))
+        .ok_or(Error::Malformed("the signer certificate is not in the message"))
+}
+
+/// Check a SignerInfo: the signature over its signed attributes by the key `signer`,
+/// and that messageDigest equals the digest of `content`.
+pub(crate) fn verify_signer_info(
+    si: &SignerInfoView,
+    signer: &SubjectPublicKeyInfoOwned,
+    content: &[u8],
+) -> Result<DigestAlg> {
+    let digest = DigestAlg::from_oid(&si.digest_alg)
+        .ok_or_else(|| Error::UnsupportedAlgorithm(format!("digest {}", si.digest_alg)))?;
+    let md = attribute(&si.signed_attrs, &oid::MESSAGE_DIGEST)
         .ok_or(Error::BadMessageCheck("no messageDigest attribute"))?
         .decode_as::<OctetString>()
         .map_err(|_| Error::BadMessageCheck("messageDigest is not an OCTET STRING"))?;
-    // RFC 5652 section 5.4: the signature covers the DER of the SET OF attributes.
-    let signed = attrs.to_der()?;
-    crypto::verify(
-        signer.tbs_certificate().subject_public_key_info(),
-        &si.signature_algorithm.oid,
-        Some(digest),
-        &signed,
-        si.signature.as_bytes(),
-    )?;
+    let over = |bytes: &[u8]| crypto::verify(signer, &si.signature_alg, Some(digest), bytes, &si.signature);
+    // The attributes as sent; a signer that sent them unsorted may have signed their
+    // DER (sorted) form instead.
+    over(&si.signed_attrs_der).or_else(|e| {
+        let sorted = SetOfVec::try_from(si.signed_attrs.clone()).and_then(|s| s.to_der()).map_err(|_| e)?;
+        if sorted == si.signed_attrs_der {
+            Err(Error::BadMessageCheck("signature does not verify"))
+        } else {
+            over(&sorted)
+        }
+    })?;
     if !crypto::constant_time_eq(md.as_bytes(), &digest.digest(content)) {
         return Err(Error::BadMessageCheck("messageDigest does not match the content"));
     }
@@ -102,7 +197,7 @@ pub(crate) fn attribute<'a>(attrs: &'a [Attribute], oid: &ObjectIdentifier) -> O
 /// What [`open_envelope`] needs besides the envelope itself.
 pub(crate) struct EnvelopeKeys<'a> {
     /// Our recipient certificates and their keys, preferred first.
-    pub recipients: &'a [(&'a Certificate, &'a dyn Decrypter)],
+    pub recipients: Vec<(SignerCert, &'a dyn Decrypter)>,
     /// Secret for the deterministic substitute key of implicit rejection.
     pub rejection_secret: &'a [u8],
 }
@@ -112,66 +207,93 @@ pub(crate) struct EnvelopeKeys<'a> {
 /// substitute key derived from the encrypted key, so bad padding and a wrong key are
 /// indistinguishable from a bad content (RFC 3218 section 2.3).
 pub(crate) fn open_envelope(bytes: &[u8], keys: &EnvelopeKeys<'_>) -> Result<(Zeroizing<Vec<u8>>, ContentCipher)> {
-    let ci = ContentInfo::from_der(&crate::ber::normalize(bytes)?);
-    let ed = match ci {
-        Ok(ci) if ci.content_type == oid::ENVELOPED_DATA => ci
-            .content
-            .decode_as_encoding::<EnvelopedData>(EncodingRules::Ber)
-            .map_err(|_| Error::Malformed("EnvelopedData does not decode"))?,
-        Ok(_) => return Err(Error::Malformed("content is not EnvelopedData")),
-        Err(_) => return Err(Error::Malformed("envelope is not a CMS ContentInfo")),
-    };
-    let ktris: Vec<&KeyTransRecipientInfo> = ed
-        .recip_infos
-        .0
-        .iter()
-        .filter_map(|ri| match ri {
-            RecipientInfo::Ktri(k) => Some(k),
-            _ => None,
-        })
-        .collect();
+    let norm = crate::ber::normalize(bytes)?;
+    let ed = enveloped_data(&norm)?;
     // Clients may encrypt to every certificate GetCACert returned: take the
     // recipient info addressed to one of ours. When none is, try the first with our
     // preferred key: it fails like any other bad key, and looks the same.
     let (ktri, decrypter) = keys
         .recipients
         .iter()
-        .find_map(|(cert, dec)| ktris.iter().find(|k| addressed_to(k, cert)).map(|k| (*k, *dec)))
-        .or_else(|| Some((*ktris.first()?, keys.recipients.first()?.1)))
+        .find_map(|(cert, dec)| ed.ktris.iter().find(|k| cert.is_named_by(&k.rid)).map(|k| (k, *dec)))
+        .or_else(|| Some((ed.ktris.first()?, keys.recipients.first()?.1)))
         .ok_or(Error::UnsupportedAlgorithm("no key transport recipient".into()))?;
     let transport = key_transport(&ktri.key_enc_alg)?;
-    let eci = &ed.encrypted_content;
-    let cipher = ContentCipher::from_oid(&eci.content_enc_alg.oid)
-        .ok_or_else(|| Error::UnsupportedAlgorithm(format!("content cipher {}", eci.content_enc_alg.oid)))?;
-    let iv = eci
+    let cipher = ContentCipher::from_oid(&ed.content_enc_alg.oid)
+        .ok_or_else(|| Error::UnsupportedAlgorithm(format!("content cipher {}", ed.content_enc_alg.oid)))?;
+    let iv = ed
         .content_enc_alg
         .parameters
         .as_ref()
         .and_then(|p| p.decode_as::<OctetString>().ok())
         .filter(|iv| iv.as_bytes().len() == cipher.block_len())
         .ok_or(Error::Malformed("content cipher has no valid IV"))?;
-    let ciphertext = eci.encrypted_content.as_ref().ok_or(Error::Malformed("no encryptedContent"))?;
+    let ciphertext = ed.encrypted_content.ok_or(Error::Malformed("no encryptedContent"))?;
 
-    let enc_key = ktri.enc_key.as_bytes();
+    let enc_key = ktri.enc_key;
     let substitute = substitute_key(keys.rejection_secret, enc_key, cipher.key_len());
     let key = match decrypter.decrypt_key(transport, enc_key) {
         Ok(k) if k.len() == cipher.key_len() => k,
         _ => substitute,
     };
-    let plain = cbc_decrypt(cipher, &key, iv.as_bytes(), ciphertext.as_bytes()).map_err(|_| Error::Decrypt)?;
+    let plain = cbc_decrypt(cipher, &key, iv.as_bytes(), ciphertext).map_err(|_| Error::Decrypt)?;
     Ok((plain, cipher))
 }
 
-fn addressed_to(k: &KeyTransRecipientInfo, cert: &Certificate) -> bool {
-    let tbs = cert.tbs_certificate();
-    match &k.rid {
-        RecipientIdentifier::IssuerAndSerialNumber(isn) => {
-            isn.issuer == *tbs.issuer() && isn.serial_number == *tbs.serial_number()
+/// The parts of an EnvelopedData (RFC 5652 section 6.1) that key transport needs.
+struct EnvelopeView<'a> {
+    ktris: Vec<KtriView<'a>>,
+    content_enc_alg: AlgorithmIdentifierOwned,
+    encrypted_content: Option<&'a [u8]>,
+}
+
+/// A KeyTransRecipientInfo, its recipient identifier left as encoded.
+struct KtriView<'a> {
+    rid: Tlv<'a>,
+    key_enc_alg: AlgorithmIdentifierOwned,
+    enc_key: &'a [u8],
+}
+
+/// Read a ContentInfo holding EnvelopedData, whatever the recipients' serial numbers.
+fn enveloped_data(norm: &[u8]) -> Result<EnvelopeView<'_>> {
+    const ED: &str = "EnvelopedData does not decode";
+    let ci = Tlv::parse(norm, "envelope is not a CMS ContentInfo")?.sequence("envelope is not a CMS ContentInfo")?;
+    let content = match ci.as_slice() {
+        [ct, content] if content.is_context(0) => {
+            if ct.decode::<ObjectIdentifier>(ED)? != oid::ENVELOPED_DATA {
+                return Err(Error::Malformed("content is not EnvelopedData"));
+            }
+            content
         }
-        RecipientIdentifier::SubjectKeyIdentifier(ski) => {
-            ski.0.as_bytes() == crate::x509::key_identifier(tbs.subject_public_key_info()).as_slice()
+        _ => return Err(Error::Malformed("envelope is not a CMS ContentInfo")),
+    };
+    let fields = match content.children(ED)?.as_slice() {
+        [ed] => ed.sequence(ED)?,
+        _ => return Err(Error::Malformed(ED)),
+    };
+    // version, [0] originatorInfo, recipientInfos, encryptedContentInfo, [1] unprotectedAttrs
+    let mut rest = fields.iter().skip(1).skip_while(|f| f.is_context(0));
+    let (ris, eci) = match (rest.next(), rest.next()) {
+        (Some(ris), Some(eci)) if ris.tag == der::Tag::Set => (ris, eci),
+        _ => return Err(Error::Malformed(ED)),
+    };
+    let mut ktris = Vec::new();
+    // Other RecipientInfo choices are tagged [1]..[4]: key transport is the SEQUENCE.
+    for ri in ris.children(ED)?.iter().filter(|r| r.tag == der::Tag::Sequence) {
+        if let [_v, rid, alg, key] = ri.sequence(ED)?.as_slice() {
+            if key.tag != der::Tag::OctetString {
+                return Err(Error::Malformed(ED));
+            }
+            ktris.push(KtriView { rid: *rid, key_enc_alg: alg.decode(ED)?, enc_key: key.value });
         }
     }
+    let (content_enc_alg, encrypted_content) = match eci.sequence(ED)?.as_slice() {
+        [_type, alg] => (alg.decode(ED)?, None),
+        // [0] IMPLICIT OCTET STRING, made primitive by the BER normalisation.
+        [_type, alg, ec] if ec.is_context(0) => (alg.decode(ED)?, Some(ec.value)),
+        _ => return Err(Error::Malformed(ED)),
+    };
+    Ok(EnvelopeView { ktris, content_enc_alg, encrypted_content })
 }
 
 /// The deterministic stand-in for a content key that did not unwrap: HMAC of a
@@ -292,12 +414,12 @@ fn cbc_decrypt(cipher: ContentCipher, key: &[u8], iv: &[u8], ct: &[u8]) -> Resul
 
 /// Build an EnvelopedData ContentInfo (DER) holding `content` for `recipient`,
 /// key transport RSA PKCS#1 v1.5, content encrypted with `cipher` in CBC mode.
-pub(crate) fn envelope(content: &[u8], recipient: &Certificate, cipher: ContentCipher) -> Result<Vec<u8>> {
+pub(crate) fn envelope(content: &[u8], recipient: &SignerCert, cipher: ContentCipher) -> Result<Vec<u8>> {
     if cipher == ContentCipher::Des {
         return Err(Error::UnsupportedAlgorithm("single DES is never sent".into()));
     }
     let key = Zeroizing::new(crypto::random_bytes(cipher.key_len())?);
-    envelope_with(
+    seal(
         content,
         recipient,
         &EnvelopeSpec { cipher, key: &key, transport: KeyTransport::RsaPkcs1, encrypted_key: None, pad: true },
@@ -322,6 +444,11 @@ pub struct EnvelopeSpec<'a> {
 /// Build an EnvelopedData from chosen parts. Clients use it for RSA-OAEP; tests use
 /// it for envelopes a correct client never makes.
 pub fn envelope_with(content: &[u8], recipient: &Certificate, spec: &EnvelopeSpec<'_>) -> Result<Vec<u8>> {
+    seal(content, &SignerCert::from_certificate(recipient)?, spec)
+}
+
+/// [`envelope_with`] for a recipient read leniently.
+fn seal(content: &[u8], recipient: &SignerCert, spec: &EnvelopeSpec<'_>) -> Result<Vec<u8>> {
     let (cipher, key, pad) = (spec.cipher, spec.key, spec.pad);
     use aws_lc_rs::cipher::{EncryptingKey, EncryptionContext, PaddedBlockEncryptingKey, UnboundCipherKey};
     let iv = crypto::random_bytes(cipher.block_len())?;
@@ -340,25 +467,21 @@ pub fn envelope_with(content: &[u8], recipient: &Certificate, spec: &EnvelopeSpe
         let ek = EncryptingKey::cbc(UnboundCipherKey::new(aws_cipher(cipher), key)?)?;
         ek.less_safe_encrypt(&mut buf, ctx()?)?;
     }
-    let tbs = recipient.tbs_certificate();
     let enc_key = match &spec.encrypted_key {
         Some(k) => k.clone(),
-        None => crypto::encrypt_key_with(tbs.subject_public_key_info(), key, spec.transport)?,
+        None => crypto::encrypt_key_with(recipient.public_key(), key, spec.transport)?,
     };
-
-    let ktri = KeyTransRecipientInfo {
+    // The recipient is named by its issuer and serial number exactly as its certificate
+    // encodes them, however long or odd the serial (RFC 8894 section 3.3.2).
+    let ktri = KeyTransRecipient {
         version: CmsVersion::V0,
-        rid: RecipientIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: tbs.issuer().clone(),
-            serial_number: tbs.serial_number().clone(),
-        }),
+        rid: Any::from_der(recipient.issuer_and_serial())?,
         key_enc_alg: key_transport_alg(spec.transport)?,
         enc_key: OctetString::new(enc_key)?,
     };
-    let ed = EnvelopedData {
+    let ed = EnvelopedDataOut {
         version: CmsVersion::V0,
-        originator_info: None,
-        recip_infos: RecipientInfos(SetOfVec::try_from(vec![RecipientInfo::Ktri(ktri)])?),
+        recip_infos: SetOfVec::try_from(vec![Any::encode_from(&ktri)?])?,
         encrypted_content: EncryptedContentInfo {
             content_type: oid::DATA,
             content_enc_alg: AlgorithmIdentifierOwned {
@@ -367,9 +490,25 @@ pub fn envelope_with(content: &[u8], recipient: &Certificate, spec: &EnvelopeSpe
             },
             encrypted_content: Some(OctetString::new(buf)?),
         },
-        unprotected_attrs: None,
     };
     Ok(ContentInfo { content_type: oid::ENVELOPED_DATA, content: Any::encode_from(&ed)? }.to_der()?)
+}
+
+/// KeyTransRecipientInfo with the recipient identifier as encoded elsewhere.
+#[derive(Sequence)]
+struct KeyTransRecipient {
+    version: CmsVersion,
+    rid: Any,
+    key_enc_alg: AlgorithmIdentifierOwned,
+    enc_key: OctetString,
+}
+
+/// EnvelopedData as scepd writes it: no originatorInfo, no unprotected attributes.
+#[derive(Sequence)]
+struct EnvelopedDataOut {
+    version: CmsVersion,
+    recip_infos: SetOfVec<Any>,
+    encrypted_content: EncryptedContentInfo,
 }
 
 /// Build a SignedData ContentInfo (DER) over `content` (or no content), signed by
@@ -379,7 +518,7 @@ pub(crate) fn sign(
     content: Option<&[u8]>,
     attrs: Vec<Attribute>,
     signer: &dyn Signer,
-    signer_cert: &Certificate,
+    signer_cert: &SignerCert,
 ) -> Result<Vec<u8>> {
     let digest = signer.digest_algorithm();
     let mut all = attrs;
@@ -388,35 +527,64 @@ pub(crate) fn sign(
     all.push(attr_value(oid::MESSAGE_DIGEST, &OctetString::new(digest.digest(content.unwrap_or(&[])))?)?);
     let signed_attrs: SetOfVec<Attribute> = SetOfVec::try_from(all)?;
     let signature = signer.sign(&signed_attrs.to_der()?)?;
-    let tbs = signer_cert.tbs_certificate();
     let digest_alg = AlgorithmIdentifierOwned { oid: digest.oid(), parameters: None };
-    let si = SignerInfo {
+    let si = SignerInfoOut {
         version: CmsVersion::V1,
-        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: tbs.issuer().clone(),
-            serial_number: tbs.serial_number().clone(),
-        }),
+        sid: Any::from_der(signer_cert.issuer_and_serial())?,
         digest_alg: digest_alg.clone(),
         signed_attrs: Some(signed_attrs),
-        signature_algorithm: signer.signature_algorithm(),
+        signature_algorithm: signer_info_algorithm(signer.signature_algorithm()),
         signature: OctetString::new(signature)?,
-        unsigned_attrs: None,
     };
     let econtent = match content {
         Some(c) => Some(Any::encode_from(&OctetString::new(c)?)?),
         None => None,
     };
-    let sd = SignedData {
+    let sd = SignedDataOut {
         version: CmsVersion::V1,
         digest_algorithms: SetOfVec::try_from(vec![digest_alg])?,
         encap_content_info: EncapsulatedContentInfo { econtent_type: oid::DATA, econtent },
-        certificates: Some(cms::signed_data::CertificateSet(SetOfVec::try_from(vec![
-            cms::cert::CertificateChoices::Certificate(signer_cert.clone()),
-        ])?)),
-        crls: None,
-        signer_infos: SignerInfos(SetOfVec::try_from(vec![si])?),
+        certificates: Some(vec![Any::from_der(signer_cert.der())?]),
+        signer_infos: SetOfVec::try_from(vec![Any::encode_from(&si)?])?,
     };
     Ok(ContentInfo { content_type: oid::SIGNED_DATA, content: Any::encode_from(&sd)? }.to_der()?)
+}
+
+/// SignedData as scepd writes it, the certificate and the signer identifier as
+/// encoded elsewhere (a requester's certificate need not be RFC 5280).
+#[derive(Sequence)]
+struct SignedDataOut {
+    version: CmsVersion,
+    digest_algorithms: SetOfVec<AlgorithmIdentifierOwned>,
+    encap_content_info: EncapsulatedContentInfo,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    certificates: Option<Vec<Any>>,
+    signer_infos: SetOfVec<Any>,
+}
+
+/// SignerInfo (RFC 5652 section 5.3) without unsigned attributes.
+#[derive(Sequence)]
+struct SignerInfoOut {
+    version: CmsVersion,
+    sid: Any,
+    digest_alg: AlgorithmIdentifierOwned,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    signed_attrs: Option<SetOfVec<Attribute>>,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    signature: OctetString,
+}
+
+/// The signatureAlgorithm a SignerInfo carries for a key that signs with `alg`. For
+/// RSA it is rsaEncryption, as OpenSSL's CMS writes it: the digest is named by
+/// digestAlgorithm, and strongSwan's PKCS#7 reader accepts nothing else (RFC 5754
+/// section 3.2 allows both).
+fn signer_info_algorithm(alg: AlgorithmIdentifierOwned) -> AlgorithmIdentifierOwned {
+    match alg.oid {
+        alg::SHA1_WITH_RSA | alg::SHA256_WITH_RSA | alg::SHA384_WITH_RSA | alg::SHA512_WITH_RSA => {
+            AlgorithmIdentifierOwned { oid: alg::RSA_ENCRYPTION, parameters: Some(Any::null()) }
+        }
+        _ => alg,
+    }
 }
 
 /// An attribute with one value.
@@ -468,24 +636,15 @@ pub fn parse_certs_only(bytes: &[u8]) -> Result<(Vec<Certificate>, Vec<Certifica
 /// Parse a SignedData reply and check its signature against one of `trusted`;
 /// returns the econtent (if any) and the signed attributes. For clients.
 pub(crate) fn verify_reply(bytes: &[u8], trusted: &[Certificate]) -> Result<(Option<Vec<u8>>, Vec<Attribute>)> {
-    let sd = parse_signed_data(bytes)?;
-    let si = sd.signer_infos.0.iter().next().ok_or(Error::Malformed("no SignerInfo"))?;
-    let content = econtent(&sd)?;
+    let msg = SignedMessage::parse(bytes)?;
+    let sid = msg.signer_info.sid()?;
     let signer = trusted
         .iter()
-        .find(|c| {
-            let tbs = c.tbs_certificate();
-            match &si.sid {
-                SignerIdentifier::IssuerAndSerialNumber(isn) => {
-                    isn.issuer == *tbs.issuer() && isn.serial_number == *tbs.serial_number()
-                }
-                SignerIdentifier::SubjectKeyIdentifier(_) => false,
-            }
-        })
+        .filter_map(|c| SignerCert::from_certificate(c).ok())
+        .find(|c| c.is_named_by(&sid))
         .ok_or(Error::BadMessageCheck("reply not signed by a certificate from GetCACert"))?;
-    verify_signer_info(si, signer, content.as_deref().unwrap_or(&[]))?;
-    let attrs = si.signed_attrs.as_ref().map(|a| a.as_slice().to_vec()).unwrap_or_default();
-    Ok((content, attrs))
+    verify_signer_info(&msg.signer_info, signer.public_key(), msg.content.as_deref().unwrap_or(&[]))?;
+    Ok((msg.content, msg.signer_info.signed_attrs))
 }
 
 #[cfg(test)]

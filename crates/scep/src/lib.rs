@@ -12,7 +12,7 @@
 //!
 //! /// Answer one PKIOperation with the RA key and certificate.
 //! fn answer(bytes: &[u8], ra_key: &PrivateKey, ra_cert: &Certificate, secret: &[u8]) -> scep::Result<Vec<u8>> {
-//!     let msg = PkiMessage::parse(bytes)?; // structure only: on error, HTTP 400
+//!     let msg = PkiMessage::parse(bytes)?; // structure only: on error, HTTP 400 or a FAILURE
 //!     let reply = msg.reply_to().clone(); // enough to answer whatever happens
 //!     let outcome = match msg.verify().and_then(|m| m.open(&[(ra_cert, ra_key)], secret)) {
 //!         Ok(req) => match req.body {
@@ -36,6 +36,8 @@ mod error;
 pub mod operation;
 pub mod request;
 pub mod response;
+pub mod signer;
+mod tlv;
 pub mod x509;
 
 pub use error::{Error, Result};

@@ -4,15 +4,16 @@
 //!
 //! [`RequestBuilder`] makes the same messages on the client side.
 
-use cms::{cert::IssuerAndSerialNumber, signed_data::SignerInfo};
+use cms::cert::IssuerAndSerialNumber;
 use der::{Decode, Encode, Sequence, asn1::OctetString, asn1::PrintableString};
 use x509_cert::{Certificate, attr::Attribute, name::Name};
 
 use crate::attr::{ContentCipher, DigestAlg, MessageType, Nonce, TransactionId, oid};
-use crate::cms::{self as c, EnvelopeKeys};
+use crate::cms::{self as c, EnvelopeKeys, SignerInfoView};
 use crate::crypto::{Decrypter, Signer};
 use crate::csr::{Csr, decode_string};
 use crate::error::{Error, Result};
+use crate::signer::SignerCert;
 
 /// Everything a CertRep needs to answer a request, known as soon as it is parsed.
 #[derive(Clone, Debug)]
@@ -22,9 +23,42 @@ pub struct ReplyTo {
     /// The request's senderNonce, returned as recipientNonce.
     pub sender_nonce: Nonce,
     /// The certificate that signed the request: replies are enveloped to it.
-    pub recipient: Certificate,
+    pub recipient: SignerCert,
     /// The request's content cipher once known (the reply's is derived from it).
     pub request_cipher: Option<ContentCipher>,
+}
+
+/// Where a FAILURE goes: the transactionID and senderNonce of a message that could
+/// not be read further (RFC 8894 section 3.3.2 needs nothing else for a FAILURE).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailureAddress {
+    /// transactionID, echoed byte for byte.
+    pub transaction_id: TransactionId,
+    /// The request's senderNonce, returned as recipientNonce.
+    pub sender_nonce: Nonce,
+}
+
+/// Why [`PkiMessage::parse`] failed, and whom to tell.
+#[derive(Debug)]
+pub struct Unreadable {
+    /// What is wrong with the message (for logs).
+    pub error: Error,
+    /// The message's transactionID and senderNonce when its signed attributes could be
+    /// read: the answer is then a CertRep FAILURE (badMessageCheck), otherwise an HTTP
+    /// error.
+    pub address: Option<FailureAddress>,
+}
+
+impl From<Unreadable> for Error {
+    fn from(u: Unreadable) -> Self {
+        u.error
+    }
+}
+
+impl From<Error> for Unreadable {
+    fn from(error: Error) -> Self {
+        Unreadable { error, address: None }
+    }
 }
 
 /// IssuerAndSubject of CertPoll (RFC 8894 section 3.3.3).
@@ -39,48 +73,54 @@ pub struct IssuerAndSubject {
 /// A pkiMessage whose structure has been read but nothing checked.
 #[derive(Debug)]
 pub struct PkiMessage {
-    signer_info: SignerInfo,
+    signer_info: SignerInfoView,
     content: Vec<u8>,
     message_type: MessageType,
     reply: ReplyTo,
 }
 
 impl PkiMessage {
-    /// Read the outer SignedData (BER accepted), its signer certificate and the SCEP
-    /// signed attributes. A failure here means there is no transactionID to answer
-    /// to: the caller answers with an HTTP error.
-    pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let sd = c::parse_signed_data(bytes)?;
-        let mut sis = sd.signer_infos.0.iter();
-        let si = sis.next().ok_or(Error::Malformed("no SignerInfo"))?;
-        if sis.next().is_some() {
-            return Err(Error::Malformed("more than one SignerInfo"));
-        }
-        let signer = c::signer_certificate(&sd, si)
-            .ok_or(Error::Malformed("the signer certificate is not in the message"))?
-            .clone();
-        let content = c::econtent(&sd)?.ok_or(Error::Malformed("no encapsulated content"))?;
-        let attrs = si.signed_attrs.as_ref().ok_or(Error::Malformed("no signed attributes"))?;
-        let attrs = attrs.as_slice();
+    /// Read the outer SignedData (BER accepted), the SCEP signed attributes and the
+    /// signer certificate, which is read leniently ([`SignerCert`]).
+    pub fn parse(bytes: &[u8]) -> core::result::Result<Self, Unreadable> {
+        let msg = c::SignedMessage::parse(bytes)?;
+        let si = msg.signer_info.clone();
+        let attrs = si.signed_attrs.as_slice();
         let string = |o| c::attribute(attrs, &o).and_then(decode_string);
-        let message_type = string(oid::MESSAGE_TYPE)
-            .and_then(|s| MessageType::from_wire(&s))
-            .ok_or(Error::Malformed("missing or unknown messageType"))?;
         let transaction_id = string(oid::TRANSACTION_ID).ok_or(Error::Malformed("missing transactionID"))?;
         let sender_nonce = c::attribute(attrs, &oid::SENDER_NONCE)
             .and_then(|a| a.decode_as::<OctetString>().ok())
             .ok_or(Error::Malformed("missing senderNonce"))?;
-        Ok(PkiMessage {
-            signer_info: si.clone(),
-            content,
-            message_type,
-            reply: ReplyTo {
-                transaction_id: TransactionId::new(transaction_id),
-                sender_nonce: Nonce(sender_nonce.into_bytes().into_vec()),
-                recipient: signer,
-                request_cipher: None,
-            },
-        })
+        let address = FailureAddress {
+            transaction_id: TransactionId::new(transaction_id),
+            sender_nonce: Nonce(sender_nonce.into_bytes().into_vec()),
+        };
+        // From here on a failure can be answered with a CertRep FAILURE.
+        let rest = || -> Result<(MessageType, Vec<u8>, SignerCert)> {
+            if msg.more_signers {
+                return Err(Error::Malformed("more than one SignerInfo"));
+            }
+            let message_type = string(oid::MESSAGE_TYPE)
+                .and_then(|s| MessageType::from_wire(&s))
+                .ok_or(Error::Malformed("missing or unknown messageType"))?;
+            let signer = c::signer_certificate(&msg)?;
+            let content = msg.content.clone().ok_or(Error::Malformed("no encapsulated content"))?;
+            Ok((message_type, content, signer))
+        };
+        match rest() {
+            Ok((message_type, content, recipient)) => Ok(PkiMessage {
+                signer_info: si,
+                content,
+                message_type,
+                reply: ReplyTo {
+                    transaction_id: address.transaction_id,
+                    sender_nonce: address.sender_nonce,
+                    recipient,
+                    request_cipher: None,
+                },
+            }),
+            Err(error) => Err(Unreadable { error, address: Some(address) }),
+        }
     }
 
     /// How to answer this message, whatever happens next.
@@ -96,7 +136,7 @@ impl PkiMessage {
     /// Check the signature by the included signer certificate and the messageDigest.
     /// Says nothing about whether that certificate is trusted: that is policy.
     pub fn verify(self) -> Result<SignedRequest> {
-        let digest = c::verify_signer_info(&self.signer_info, &self.reply.recipient, &self.content)?;
+        let digest = c::verify_signer_info(&self.signer_info, self.reply.recipient.public_key(), &self.content)?;
         Ok(SignedRequest { msg: self, digest })
     }
 }
@@ -121,6 +161,10 @@ impl SignedRequest {
     /// `recipients` are our certificates with their keys, the preferred (RA
     /// encryption) first.
     pub fn open(self, recipients: &[(&Certificate, &dyn Decrypter)], rejection_secret: &[u8]) -> Result<Request> {
+        let recipients = recipients
+            .iter()
+            .map(|(cert, dec)| SignerCert::from_certificate(cert).map(|c| (c, *dec)))
+            .collect::<Result<_>>()?;
         let keys = EnvelopeKeys { recipients, rejection_secret };
         let (plain, cipher) = c::open_envelope(&self.msg.content, &keys)?;
         let body = match self.msg.message_type {
@@ -201,14 +245,14 @@ pub struct RequestBuilder<'a> {
     pub cipher: ContentCipher,
     /// The key signing the message, and its certificate (self-signed or the current one).
     pub signer: &'a dyn Signer,
-    /// Certificate of `signer`.
-    pub signer_cert: &'a Certificate,
+    /// Certificate of `signer`, as it goes into the message.
+    pub signer_cert: &'a SignerCert,
 }
 
 impl RequestBuilder<'_> {
     /// Encode, encrypt and sign.
     pub fn build(&self) -> Result<Vec<u8>> {
-        self.build_with_envelope(c::envelope(self.body, self.recipient, self.cipher)?)
+        self.build_with_envelope(c::envelope(self.body, &SignerCert::from_certificate(self.recipient)?, self.cipher)?)
     }
 
     /// Sign a ready-made envelope (see [`crate::cms::envelope_with`]) instead of

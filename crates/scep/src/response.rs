@@ -9,7 +9,8 @@ use crate::cms as c;
 use crate::crypto::{Decrypter, Signer};
 use crate::csr::decode_string;
 use crate::error::{Error, Result};
-use crate::request::ReplyTo;
+use crate::request::{FailureAddress, ReplyTo};
+use crate::signer::SignerCert;
 
 /// The outcome a CertRep carries.
 #[derive(Clone, Debug)]
@@ -33,34 +34,63 @@ pub enum Outcome {
 /// SUCCESS content is enveloped to the request's signer certificate with AES of the
 /// request's strength, or 3DES for clients that sent DES or 3DES.
 pub fn cert_rep(reply: &ReplyTo, outcome: &Outcome, signer: &dyn Signer, signer_cert: &Certificate) -> Result<Vec<u8>> {
-    let (status, content) = match outcome {
+    let address =
+        FailureAddress { transaction_id: reply.transaction_id.clone(), sender_nonce: reply.sender_nonce.clone() };
+    let content = match outcome {
         Outcome::Success { certificates, crls } => {
             let inner = c::certs_only(certificates, crls)?;
             let cipher = reply.request_cipher.map_or(ContentCipher::Aes256, ContentCipher::reply_cipher);
-            (0u8, Some(c::envelope(&inner, &reply.recipient, cipher)?))
+            Some(c::envelope(&inner, &reply.recipient, cipher)?)
         }
-        Outcome::Failure(..) => (2, None),
-        Outcome::Pending => (3, None),
+        Outcome::Failure(..) | Outcome::Pending => None,
+    };
+    signed(&address, outcome, content, signer, signer_cert)
+}
+
+/// A CertRep FAILURE for a message that could not be read beyond its transactionID
+/// and senderNonce ([`crate::request::Unreadable`]).
+pub fn failure_rep(
+    to: &FailureAddress,
+    info: FailInfo,
+    text: &str,
+    signer: &dyn Signer,
+    signer_cert: &Certificate,
+) -> Result<Vec<u8>> {
+    signed(to, &Outcome::Failure(info, text.to_owned()), None, signer, signer_cert)
+}
+
+/// The signed CertRep: the SCEP attributes for `outcome` over `content`.
+fn signed(
+    to: &FailureAddress,
+    outcome: &Outcome,
+    content: Option<Vec<u8>>,
+    signer: &dyn Signer,
+    signer_cert: &Certificate,
+) -> Result<Vec<u8>> {
+    let status = match outcome {
+        Outcome::Success { .. } => 0u8,
+        Outcome::Failure(..) => 2,
+        Outcome::Pending => 3,
     };
     let mut attrs: Vec<Attribute> = vec![
         c::attr_value(oid::MESSAGE_TYPE, &PrintableString::new(&MessageType::CertRep.code().to_string())?)?,
         c::attr_value(oid::PKI_STATUS, &PrintableString::new(&status.to_string())?)?,
-        c::attr_value(oid::TRANSACTION_ID, &transaction_id_value(&reply.transaction_id)?)?,
+        c::attr_value(oid::TRANSACTION_ID, &transaction_id_value(&to.transaction_id)?)?,
         c::attr_value(oid::SENDER_NONCE, &OctetString::new(Nonce::random()?.0)?)?,
-        c::attr_value(oid::RECIPIENT_NONCE, &OctetString::new(reply.sender_nonce.0.clone())?)?,
+        c::attr_value(oid::RECIPIENT_NONCE, &OctetString::new(to.sender_nonce.0.clone())?)?,
     ];
     if let Outcome::Failure(info, text) = outcome {
         attrs.push(c::attr_value(oid::FAIL_INFO, &PrintableString::new(&info.code().to_string())?)?);
         attrs.push(c::attr_value(oid::FAIL_INFO_TEXT, &Utf8StringRef::new(text)?)?);
     }
-    c::sign(content.as_deref(), attrs, signer, signer_cert)
+    c::sign(content.as_deref(), attrs, signer, &SignerCert::from_certificate(signer_cert)?)
 }
 
 /// A GetNextCACert body (RFC 8894 section 3.5.2): a SignedData, signed by the current
 /// CA, whose content is a certs-only SignedData of the next CA (and RA) certificates.
 pub fn next_ca_cert(certs: &[Certificate], signer: &dyn Signer, signer_cert: &Certificate) -> Result<Vec<u8>> {
     let inner = c::certs_only(certs, &[])?;
-    c::sign(Some(&inner), vec![], signer, signer_cert)
+    c::sign(Some(&inner), vec![], signer, &SignerCert::from_certificate(signer_cert)?)
 }
 
 /// The transactionID as a PrintableString when it is one, else a UTF8String.
@@ -92,7 +122,7 @@ impl ParsedCertRep {
     pub fn parse(
         bytes: &[u8],
         trusted: &[Certificate],
-        our_cert: &Certificate,
+        our_cert: &SignerCert,
         our_key: &dyn Decrypter,
     ) -> Result<Self> {
         let (content, attrs) = c::verify_reply(bytes, trusted)?;
@@ -112,8 +142,7 @@ impl ParsedCertRep {
                 let env = content.ok_or(Error::Malformed("SUCCESS without content"))?;
                 // Clients have no implicit-rejection secret to keep: a random one is fine.
                 let secret = crate::crypto::random_bytes(32)?;
-                let recipients = [(our_cert, our_key)];
-                let keys = c::EnvelopeKeys { recipients: &recipients, rejection_secret: &secret };
+                let keys = c::EnvelopeKeys { recipients: vec![(our_cert.clone(), our_key)], rejection_secret: &secret };
                 let (plain, ciph) = c::open_envelope(&env, &keys)?;
                 cipher = Some(ciph);
                 let (certificates, crls) = c::parse_certs_only(&plain)?;

@@ -9,6 +9,7 @@ use scep::attr::{ContentCipher, FailInfo, MessageType, Nonce, TransactionId};
 use scep::crypto::{KeyType, PrivateKey, Signer};
 use scep::request::{Body, PkiMessage, RequestBuilder};
 use scep::response::{Outcome, ParsedCertRep, cert_rep};
+use scep::signer::SignerCert;
 use scep::x509::{self, CertTemplate};
 use x509_cert::{Certificate, ext::pkix::KeyUsages, name::Name};
 
@@ -55,10 +56,10 @@ fn pki() -> Pki {
     Pki { ca_key, ca, ra_key, ra }
 }
 
-fn request(p: &Pki, client: &PrivateKey, cipher: ContentCipher, challenge: Option<&str>) -> (Vec<u8>, Certificate) {
+fn request(p: &Pki, client: &PrivateKey, cipher: ContentCipher, challenge: Option<&str>) -> (Vec<u8>, SignerCert) {
     let subject = Name::from_str("CN=device-1,O=Example").unwrap();
     let csr = x509::csr(&subject, client, challenge, &[]).unwrap();
-    let signer_cert = x509::scep_signer_certificate(&subject, client).unwrap();
+    let signer_cert = SignerCert::from_certificate(&x509::scep_signer_certificate(&subject, client).unwrap()).unwrap();
     let msg = RequestBuilder {
         message_type: MessageType::PkcsReq,
         transaction_id: TransactionId::new("ABC+/="),
@@ -174,7 +175,7 @@ fn oaep_key_transport_and_single_des_are_accepted() {
     let client = PrivateKey::generate(KeyType::Rsa2048).unwrap();
     let subject = Name::from_str("CN=win-tpm").unwrap();
     let csr = x509::csr(&subject, &client, Some("pw"), &[]).unwrap();
-    let signer_cert = x509::scep_signer_certificate(&subject, &client).unwrap();
+    let signer_cert = SignerCert::from_certificate(&x509::scep_signer_certificate(&subject, &client).unwrap()).unwrap();
     let cases = [
         (ContentCipher::Aes256, KeyTransport::RsaOaepSha1),
         (ContentCipher::Aes128, KeyTransport::RsaOaepSha256),
@@ -213,8 +214,10 @@ fn a_signer_key_other_than_the_csr_key_gets_the_reply() {
     let throwaway = PrivateKey::generate(KeyType::Rsa2048).unwrap();
     let subject = Name::from_str("CN=device").unwrap();
     let csr = x509::csr(&subject, &device_key, Some("pw"), &[]).unwrap();
-    let signer_cert =
-        x509::scep_signer_certificate(&Name::from_str("CN=SCEP Protocol Certificate").unwrap(), &throwaway).unwrap();
+    let signer_cert = SignerCert::from_certificate(
+        &x509::scep_signer_certificate(&Name::from_str("CN=SCEP Protocol Certificate").unwrap(), &throwaway).unwrap(),
+    )
+    .unwrap();
     let msg = RequestBuilder {
         message_type: MessageType::PkcsReq,
         transaction_id: TransactionId::new("t"),

@@ -9,8 +9,8 @@ use scep::attr::{DigestAlg, FailInfo, MessageType};
 use scep::csr::Csr;
 use scep::request::{IssuerAndSubject, ReplyTo};
 use scep::response::Outcome;
+use scep::signer::SignerCert;
 use tracing::{info, warn};
-use x509_cert::Certificate;
 
 use super::{Authority, BAD_CHALLENGE_TEXT, Pki, Rejection, cert_of, challenge, internal, unix, webhook};
 use crate::config::ChallengeMode;
@@ -78,7 +78,7 @@ impl Authority {
         let (signer_sha256, earlier, single_password) = match prefetched {
             Some(p) => (p.signer_sha256, p.earlier, Some(p.single_password)),
             None => {
-                let signer_sha256 = DigestAlg::Sha256.digest(&reply.recipient.to_der().map_err(internal)?);
+                let signer_sha256 = DigestAlg::Sha256.digest(reply.recipient.der());
                 let earlier = self.store.earlier(tid, &signer_sha256).await;
                 (signer_sha256, earlier, None)
             }
@@ -104,7 +104,7 @@ impl Authority {
             None => {}
         }
 
-        let signer_key = reply.recipient.tbs_certificate().subject_public_key_info();
+        let signer_key = reply.recipient.public_key();
         if signer_key.algorithm.oid != scep::crypto::alg::RSA_ENCRYPTION {
             return Err(Rejection::new(
                 FailInfo::BadAlg,
@@ -158,7 +158,7 @@ impl Authority {
                 signer_sha256: fp.signer_sha256,
                 csr_sha256: fp.csr_sha256,
                 csr: csr.to_der().to_vec(),
-                signer_der: reply.recipient.to_der().map_err(internal)?,
+                signer_der: reply.recipient.der().to_vec(),
                 subject: csr.subject().to_string(),
                 sans: crate::names::sans(&csr),
                 requester: ctx.requester.to_owned(),
@@ -315,11 +315,14 @@ impl Authority {
     /// record: the request is then a renewal (RFC 8894 section 2.3, NDES KB 959193).
     async fn renewal_of(
         &self,
-        signer: &Certificate,
+        signer: &SignerCert,
         csr: &Csr,
         pki: &Pki,
         now: SystemTime,
     ) -> Result<Option<CertificateRow>, Rejection> {
+        // Every certificate this CA issued reads as RFC 5280: one that does not is
+        // some other signer (a self-signed throw-away, typically).
+        let Some(signer) = signer.certificate() else { return Ok(None) };
         if pki.ca.issuer_of(signer).is_none() {
             return Ok(None);
         }

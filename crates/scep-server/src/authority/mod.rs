@@ -15,8 +15,8 @@ use der::Encode;
 use scep::attr::{DigestAlg, FailInfo, MessageType};
 use scep::caps::{Capabilities, Capability};
 use scep::crypto::Decrypter;
-use scep::request::{Body, PkiMessage, ReplyTo, Request};
-use scep::response::{Outcome, cert_rep};
+use scep::request::{Body, PkiMessage, ReplyTo, Request, Unreadable};
+use scep::response::{Outcome, cert_rep, failure_rep};
 use tracing::{info, warn};
 use x509_cert::Certificate;
 
@@ -35,7 +35,13 @@ pub enum PkiReply {
     CertRep(Vec<u8>),
     /// The bytes are not a pkiMessage: there is no transactionID to answer to.
     Unreadable,
+    /// The server failed (a signing task, say): not the client's fault.
+    Fault,
 }
+
+/// failInfoText of the FAILURE that answers a message unreadable past its
+/// transactionID: the same words as for a message that does not verify or decrypt.
+const UNREADABLE_TEXT: &str = "The message could not be verified or decrypted.";
 
 /// Source of the current time, so tests can move it.
 pub trait Clock: Send + Sync {
@@ -311,29 +317,48 @@ impl Authority {
                 }
                 m.open(&recipients, &this.rejection_secret)
             });
-            Ok::<_, scep::Error>((reply, mtype, req))
+            Ok::<_, Unreadable>((reply, mtype, req))
         });
         let (opened, prefetched) = tokio::join!(opened, self.prefetch(early_rx));
         let (reply, mtype, req) = match opened {
             Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                warn!(requester, via, error = %e, "unreadable PKIOperation");
+            Ok(Err(Unreadable { error, address })) => {
+                let tid = address.as_ref().map(|a| a.transaction_id.to_string());
+                warn!(requester, via, transaction_id = tid, %error, "unreadable PKIOperation");
                 self.audit_entry(
                     &requester,
                     via,
-                    None,
+                    tid.as_deref(),
                     None,
                     &audit::Note::default(),
                     "unreadable",
-                    None,
-                    Some(e.to_string()),
+                    address.is_some().then(|| FailInfo::BadMessageCheck.name().to_owned()),
+                    Some(error.to_string()),
                 );
                 self.metrics.request("PKIOperation", "unreadable");
-                return PkiReply::Unreadable;
+                // With a transactionID and senderNonce to answer to, the answer is a
+                // CertRep: clients read those, not an HTTP error.
+                let Some(address) = address else { return PkiReply::Unreadable };
+                let signed = tokio::task::spawn_blocking(move || {
+                    let signer = pki.reply_signer();
+                    failure_rep(&address, FailInfo::BadMessageCheck, UNREADABLE_TEXT, &signer.key, &signer.cert)
+                })
+                .await;
+                return match signed {
+                    Ok(Ok(der)) => PkiReply::CertRep(der),
+                    Ok(Err(e)) => {
+                        warn!(requester, error = %e, "cannot build the CertRep");
+                        PkiReply::Fault
+                    }
+                    Err(e) => {
+                        warn!(requester, error = %e, "CertRep task failed");
+                        PkiReply::Fault
+                    }
+                };
             }
             Err(e) => {
                 warn!(requester, error = %e, "PKIOperation task failed");
-                return PkiReply::Unreadable;
+                return PkiReply::Fault;
             }
         };
         let tid = reply.transaction_id.to_string();
@@ -397,11 +422,11 @@ impl Authority {
             Ok(Ok(der)) => PkiReply::CertRep(der),
             Ok(Err(e)) => {
                 warn!(transaction_id = tid, error = %e, "cannot build the CertRep");
-                PkiReply::Unreadable
+                PkiReply::Fault
             }
             Err(e) => {
                 warn!(transaction_id = tid, error = %e, "CertRep task failed");
-                PkiReply::Unreadable
+                PkiReply::Fault
             }
         }
     }
@@ -410,7 +435,7 @@ impl Authority {
     /// when it announces nothing: not an enrollment, or not properly signed).
     async fn prefetch(&self, early: tokio::sync::oneshot::Receiver<ReplyTo>) -> Option<enroll::Prefetched> {
         let reply = early.await.ok()?;
-        let signer_sha256 = DigestAlg::Sha256.digest(&reply.recipient.to_der().ok()?);
+        let signer_sha256 = DigestAlg::Sha256.digest(reply.recipient.der());
         let earlier = self.store.earlier(reply.transaction_id.as_str(), &signer_sha256);
         let single = async {
             match self.config.challenge.mode {
@@ -561,7 +586,7 @@ pub enum AdminChallenge {
 /// The text a client sees for a protocol error: fixed sentences, never library text.
 fn public_text(e: &scep::Error) -> String {
     match e.fail_info() {
-        FailInfo::BadMessageCheck => "The message could not be verified or decrypted.".into(),
+        FailInfo::BadMessageCheck => UNREADABLE_TEXT.into(),
         FailInfo::BadAlg => "An algorithm in the request is not supported.".into(),
         _ => match e {
             scep::Error::BadRequest(s) => format!("The request is not acceptable: {s}."),

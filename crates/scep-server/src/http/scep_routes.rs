@@ -100,6 +100,7 @@ async fn pki(
     match state.authority.pki_operation(bytes, peer.ip().to_string(), via, template).await {
         PkiReply::CertRep(der) => with_type(operation::CONTENT_TYPE_PKI_MESSAGE, der),
         PkiReply::Unreadable => plain(StatusCode::BAD_REQUEST, "The request is not a valid SCEP message.\n"),
+        PkiReply::Fault => plain(StatusCode::INTERNAL_SERVER_ERROR, "The server could not answer the request.\n"),
     }
 }
 
