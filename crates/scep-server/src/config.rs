@@ -190,12 +190,50 @@ pub struct ScepConfig {
     pub advertise_post: bool,
     /// GetCACert answers the CA certificate alone instead of RA + CA certificates.
     pub ca_only_getcacert: bool,
+    /// GetCACaps keywords, replacing the default list (GetNextCACert still appears only
+    /// while a next CA exists). `[templates.NAME] caps` does the same for `/scep/NAME/`.
+    pub caps: Option<Vec<String>>,
 }
 
 impl Default for ScepConfig {
     fn default() -> Self {
-        ScepConfig { advertise_post: true, ca_only_getcacert: false }
+        ScepConfig { advertise_post: true, ca_only_getcacert: false, caps: None }
     }
+}
+
+impl ScepConfig {
+    /// The GetCACaps keywords of the default endpoint, before GetNextCACert is added or
+    /// removed by the CA's state.
+    pub fn default_caps(&self) -> anyhow::Result<Vec<scep::caps::Capability>> {
+        use scep::caps::Capability as C;
+        if let Some(list) = &self.caps {
+            return parse_caps(list).context("[scep] caps");
+        }
+        let mut caps = vec![C::Aes, C::Des3];
+        if self.advertise_post {
+            caps.push(C::PostPkiOperation);
+        }
+        caps.extend([C::Renewal, C::Sha256, C::Sha512]);
+        if self.advertise_post {
+            caps.push(C::ScepStandard);
+        }
+        Ok(caps)
+    }
+}
+
+/// GetCACaps keywords as written in the configuration.
+pub fn parse_caps(list: &[String]) -> anyhow::Result<Vec<scep::caps::Capability>> {
+    let mut out = Vec::new();
+    for k in list {
+        let c = scep::caps::Capability::from_keyword(k).with_context(|| {
+            let known: Vec<&str> = scep::caps::Capability::ALL.iter().map(|c| c.keyword()).collect();
+            format!("unknown GetCACaps keyword {k:?} (known: {})", known.join(", "))
+        })?;
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 /// `[limits]`: every listener has them.
@@ -354,6 +392,7 @@ impl Config {
             .with_context(|| format!("listen = {:?} is not an address like 127.0.0.1:8080", raw.listen))?;
         let url = std::env::var("SCEPD_DATABASE_URL").ok().filter(|s| !s.is_empty()).unwrap_or(raw.database_url);
         let database_url = resolve_sqlite(data_dir, &url);
+        raw.scep.default_caps()?;
         let c = &raw.challenge;
         if !(4..=64).contains(&c.password_length) {
             bail!("challenge.password_length must be between 4 and 64 bytes");
@@ -535,6 +574,10 @@ validity_hours = 168
 advertise_post = true
 # Answer GetCACert with the CA certificate only (no RA certificates).
 ca_only_getcacert = false
+# GetCACaps keywords, replacing the list above settings give (AES, DES3,
+# POSTPKIOperation, Renewal, SHA-256, SHA-512, SCEPStandard); [templates.NAME] caps
+# sets them for /scep/NAME/. GetNextCACert is listed only while a next CA exists.
+# caps = ["AES", "DES3", "POSTPKIOperation", "Renewal", "SHA-1", "SHA-256", "SHA-512"]
 
 [admin]
 # The admin page (/certsrv/mscep_admin/) and the API (/api/v1/) send passwords; over

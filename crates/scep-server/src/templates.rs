@@ -53,6 +53,8 @@ pub struct TemplateConfig {
     pub include_ca_cert: bool,
     /// auto or manual.
     pub approval: Approval,
+    /// GetCACaps keywords for this template's endpoint (`/scep/NAME/`); unset: `[scep]`'s.
+    pub caps: Option<Vec<String>>,
 }
 
 impl Default for TemplateConfig {
@@ -69,6 +71,7 @@ impl Default for TemplateConfig {
             san_patterns: vec![],
             include_ca_cert: false,
             approval: Approval::Auto,
+            caps: None,
         }
     }
 }
@@ -116,6 +119,8 @@ pub struct Template {
     pub include_ca_cert: bool,
     /// Approval.
     pub approval: Approval,
+    /// GetCACaps keywords of the template's endpoint, when they differ from `[scep]`'s.
+    pub caps: Option<Vec<scep::caps::Capability>>,
 }
 
 /// Every template, and the NDES selection.
@@ -150,6 +155,11 @@ impl Templates {
     /// A template by name.
     pub fn get(&self, name: &str) -> Option<&Template> {
         self.by_name.get(name)
+    }
+
+    /// Every template.
+    pub fn iter(&self) -> impl Iterator<Item = &Template> {
+        self.by_name.values()
     }
 
     /// Whether `name` is a template.
@@ -237,6 +247,7 @@ impl Template {
             san_patterns,
             include_ca_cert: c.include_ca_cert,
             approval: c.approval,
+            caps: c.caps.as_deref().map(crate::config::parse_caps).transpose().context("caps")?,
         })
     }
 

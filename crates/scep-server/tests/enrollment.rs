@@ -159,3 +159,40 @@ async fn an_ec_key_enrolls_with_a_throwaway_rsa_signer() {
     assert_eq!(*got.certificate.tbs_certificate().subject_public_key_info(), scep::crypto::Signer::public_key(&key));
     assert_eq!(server.certificates().len(), 1);
 }
+
+#[tokio::test]
+async fn getcacaps_is_configurable_per_endpoint() {
+    let server = Server::start(|cfg| {
+        *cfg = cfg.replace(
+            "ca_only_getcacert = false",
+            "ca_only_getcacert = false\ncaps = [\"AES\", \"POSTPKIOperation\", \"Renewal\", \"SHA-1\", \"SHA-256\"]",
+        );
+        cfg.push_str("\n[templates.legacy]\ncaps = [\"des3\", \"SHA-1\", \"GetNextCACert\"]\n");
+    });
+    let get = |url: String| async move {
+        let r = scep_client::http::HttpClient::default().get(&url, &[]).await.unwrap();
+        assert_eq!(r.status, 200);
+        String::from_utf8(r.body).unwrap()
+    };
+    let default = get(format!("{}?operation=GetCACaps", server.url())).await;
+    assert_eq!(default, "AES\nPOSTPKIOperation\nRenewal\nSHA-1\nSHA-256\n");
+    // The template's own list; GetNextCACert only while a next CA exists.
+    let legacy = get(format!("{}/scep/legacy/pkiclient.exe?operation=GetCACaps", server.base)).await;
+    assert_eq!(legacy, "DES3\nSHA-1\n");
+    // An endpoint without a list of its own answers the default one.
+    assert_eq!(get(format!("{}/scep/default/pkiclient.exe?operation=GetCACaps", server.base)).await, default);
+    // The client reads the configured list.
+    let caps = ScepClient::new(&server.url()).caps().await.unwrap();
+    assert!(caps.has(scep::caps::Capability::Sha1) && !caps.has(scep::caps::Capability::Des3));
+
+    // A keyword scepd does not know is a configuration error that says what it knows.
+    let cfg = server.data_dir().join("scepd.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("\"SHA-1\", \"SHA-256\"]", "\"SHA-3\"]");
+    std::fs::write(&cfg, text).unwrap();
+    let out = server.cli(&["status", "--data-dir", server.data_dir().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("unknown GetCACaps keyword \"SHA-3\"") && err.contains("SHA-512"),
+        "{err}"
+    );
+}

@@ -55,6 +55,13 @@ impl Capability {
     }
 }
 
+impl Capability {
+    /// The capability a keyword names, case-insensitively.
+    pub fn from_keyword(keyword: &str) -> Option<Capability> {
+        Capability::ALL.iter().copied().find(|c| c.keyword().eq_ignore_ascii_case(keyword.trim()))
+    }
+}
+
 impl fmt::Display for Capability {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.keyword())
@@ -71,9 +78,8 @@ impl Capabilities {
         let mut out = Vec::new();
         for line in body.lines() {
             let line = line.trim();
-            let found = Capability::ALL.iter().find(|c| c.keyword().eq_ignore_ascii_case(line));
-            if let Some(c) = found.filter(|c| !out.contains(*c)) {
-                out.push(*c);
+            if let Some(c) = Capability::from_keyword(line).filter(|c| !out.contains(c)) {
+                out.push(c);
             }
         }
         Capabilities(out)

@@ -92,7 +92,10 @@ impl Rejection {
 pub struct Pki {
     /// The CA and RA certificates and keys.
     pub ca: Ca,
+    /// GetCACaps body of the default endpoint.
     caps: String,
+    /// GetCACaps bodies of the template endpoints that set their own.
+    template_caps: std::collections::BTreeMap<String, String>,
     ca_certs: (&'static str, Vec<u8>),
     next_ca_cert: Option<Vec<u8>>,
     ca_only: bool,
@@ -101,17 +104,19 @@ pub struct Pki {
 impl Pki {
     /// Derive the protocol answers from `ca`.
     pub fn new(ca: Ca, config: &Config) -> anyhow::Result<Self> {
-        let mut caps = vec![Capability::Aes, Capability::Des3];
-        if ca.next.is_some() {
-            caps.push(Capability::GetNextCaCert);
-        }
-        if config.scep.advertise_post {
-            caps.push(Capability::PostPkiOperation);
-        }
-        caps.extend([Capability::Renewal, Capability::Sha256, Capability::Sha512]);
-        if config.scep.advertise_post {
-            caps.push(Capability::ScepStandard);
-        }
+        // GetNextCACert is a fact about the CA, not a choice: listed exactly while a next
+        // CA is prepared, after DES3 as NDES and micromdm list it.
+        let body = |list: &[Capability]| {
+            let mut caps: Vec<Capability> = list.iter().copied().filter(|c| *c != Capability::GetNextCaCert).collect();
+            if ca.next.is_some() {
+                let at = caps.iter().position(|c| *c == Capability::Des3).map_or(0, |i| i + 1);
+                caps.insert(at, Capability::GetNextCaCert);
+            }
+            Capabilities(caps).to_body()
+        };
+        let caps = body(&config.scep.default_caps()?);
+        let template_caps =
+            config.templates.iter().filter_map(|t| Some((t.name.clone(), body(t.caps.as_deref()?)))).collect();
         let ca_only = config.scep.ca_only_getcacert;
         let ca_certs = if ca_only {
             // The CA then acts as its own RA: clients encrypt to it and trust only it.
@@ -137,7 +142,7 @@ impl Pki {
             }
             None => None,
         };
-        Ok(Pki { ca, caps: Capabilities(caps).to_body(), ca_certs, next_ca_cert, ca_only })
+        Ok(Pki { ca, caps, template_caps, ca_certs, next_ca_cert, ca_only })
     }
 
     /// Our certificates that clients encrypt to, with their keys, preferred first.
@@ -253,9 +258,10 @@ impl Authority {
         self.metrics.render(&g)
     }
 
-    /// GetCACaps body.
-    pub fn caps(&self) -> String {
-        self.pki().caps.clone()
+    /// GetCACaps body of the default endpoint, or of a template's endpoint.
+    pub fn caps(&self, template: Option<&str>) -> String {
+        let p = self.pki();
+        template.and_then(|t| p.template_caps.get(t)).unwrap_or(&p.caps).clone()
     }
 
     /// GetCACert content type and body.

@@ -55,7 +55,10 @@ pub(super) async fn handle(state: &AppState, peer: SocketAddr, method: Method, u
         authority.metrics().request(op.name(), "ok");
     }
     match (op, &method) {
-        (Operation::GetCaCaps, &Method::GET) => with_type("text/plain", authority.caps().into_bytes()),
+        (Operation::GetCaCaps, &Method::GET) => {
+            let template = endpoint_template(state, uri.path());
+            with_type("text/plain", authority.caps(template.as_deref()).into_bytes())
+        }
         (Operation::GetCaCert, &Method::GET) => {
             let (ct, body) = authority.ca_certs();
             with_type(ct, body)
