@@ -42,7 +42,10 @@ pub fn cert_rep(reply: &ReplyTo, outcome: &Outcome, signer: &dyn Signer, signer_
             let cipher = reply.request_cipher.map_or(ContentCipher::Aes256, ContentCipher::reply_cipher);
             Some(c::envelope(&inner, &reply.recipient, cipher)?)
         }
-        Outcome::Failure(..) | Outcome::Pending => None,
+        // FAILURE and PENDING carry no envelope, but an empty eContent rather than none:
+        // OpenSSL's PKCS7_verify (certmonger, sscep) takes absent content for detached
+        // content and refuses the reply ("no content"); RFC 5652 allows either.
+        Outcome::Failure(..) | Outcome::Pending => Some(Vec::new()),
     };
     signed(&address, outcome, content, signer, signer_cert)
 }
@@ -56,7 +59,7 @@ pub fn failure_rep(
     signer: &dyn Signer,
     signer_cert: &Certificate,
 ) -> Result<Vec<u8>> {
-    signed(to, &Outcome::Failure(info, text.to_owned()), None, signer, signer_cert)
+    signed(to, &Outcome::Failure(info, text.to_owned()), Some(Vec::new()), signer, signer_cert)
 }
 
 /// The signed CertRep: the SCEP attributes for `outcome` over `content`.
