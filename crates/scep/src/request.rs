@@ -154,6 +154,11 @@ impl SignedRequest {
         &self.msg.reply
     }
 
+    /// The digest algorithm the signer used.
+    pub fn digest(&self) -> DigestAlg {
+        self.digest
+    }
+
     /// Open the envelope with the RA key and read the body for the message type.
     /// Every failure to decrypt or read the body is the same [`Error::Decrypt`]
     /// (badMessageCheck), apart from unsupported algorithms named in clear.
