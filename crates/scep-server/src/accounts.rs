@@ -1,5 +1,6 @@
 //! Users of the admin page and API: argon2id password hashes and permissions.
 
+use crate::store::{NewUser, Store};
 use argon2::{
     Argon2,
     password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
@@ -55,6 +56,51 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 pub fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DUMMY.get_or_init(|| hash_password("no such user").unwrap_or_default())
+}
+
+/// The label of the key (derived from the CA key) that seals users' NT hashes.
+pub const NTLM_KEY: &str = "ntlm";
+
+/// A user's NT hash sealed for the store: the secret NTLM checks responses with, as
+/// good as the password for NTLM, so never kept in clear.
+pub fn seal_nt_hash(key: &[u8; 32], name: &str, password: &str) -> anyhow::Result<Vec<u8>> {
+    let hash = zeroize::Zeroizing::new(scep_ntlm::nt_hash(password));
+    Ok(crate::authority::sealed::seal(key, format!("ntlm:{name}").as_bytes(), hash.as_slice())?)
+}
+
+/// The NT hash [`seal_nt_hash`] sealed for `name`.
+pub fn open_nt_hash(key: &[u8; 32], name: &str, blob: &[u8]) -> Result<[u8; 16], crate::store::StoreError> {
+    let plain = crate::authority::sealed::open(key, format!("ntlm:{name}").as_bytes(), blob)?;
+    plain.as_slice().try_into().map_err(|_| crate::store::StoreError::Corrupt("NT hash"))
+}
+
+/// Add a user: an argon2id hash of the password and, with `ntlm_key`, its sealed NT
+/// hash. `false` if the name exists.
+pub async fn add_user(
+    store: &dyn Store,
+    name: &str,
+    password: &str,
+    permissions: &[String],
+    ntlm_key: Option<&[u8; 32]>,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let hash = hash_password(password)?;
+    let nt_secret = ntlm_key.map(|k| seal_nt_hash(k, name, password)).transpose()?;
+    let user = NewUser { name, password_hash: &hash, nt_secret: nt_secret.as_deref(), permissions };
+    Ok(store.add_user(&user, now).await?)
+}
+
+/// Change a user's password; with `ntlm_key` its NT hash too, without it the user
+/// can no longer use NTLM (an NT hash of the old password must not stay valid).
+pub async fn set_password(
+    store: &dyn Store,
+    name: &str,
+    password: &str,
+    ntlm_key: Option<&[u8; 32]>,
+) -> anyhow::Result<bool> {
+    let hash = hash_password(password)?;
+    let nt_secret = ntlm_key.map(|k| seal_nt_hash(k, name, password)).transpose()?;
+    Ok(store.set_user_password(name, &hash, nt_secret.as_deref()).await?)
 }
 
 #[cfg(test)]

@@ -58,11 +58,15 @@ pub struct AdminConfig {
     pub allow_plain_http: bool,
     /// Realm of the Basic authentication challenge.
     pub realm: String,
+    /// Offer and accept Basic authentication (NTLM and Negotiate are always offered).
+    pub allow_basic: bool,
+    /// The NetBIOS domain NTLM announces as its target (`CORP`); clients may send any.
+    pub ntlm_domain: String,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig { allow_plain_http: false, realm: "scepd".into() }
+        AdminConfig { allow_plain_http: false, realm: "scepd".into(), allow_basic: true, ntlm_domain: "SCEPD".into() }
     }
 }
 
@@ -584,6 +588,10 @@ ca_only_getcacert = false
 # plain HTTP they answer only loopback clients unless this is true.
 allow_plain_http = false
 realm = "scepd"
+# Basic authentication besides NTLM and Negotiate (offered in that order, as IIS does).
+# Users log in with NTLM only when added with `scepd user add --ntlm`.
+allow_basic = true
+ntlm_domain = "SCEPD"
 
 [throttle]
 # Failed logins, and requests with a wrong challenge, allowed per client address

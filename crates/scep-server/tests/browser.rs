@@ -1,4 +1,5 @@
-//! The admin page rendered by a real browser (Debian's Chromium, headless): it decodes
+//! The admin page rendered by a real browser (Debian's Chromium, headless): it logs in
+//! with NTLM (offered before Basic, as IIS does, and preferred by browsers), decodes
 //! the UTF-16LE body and shows a password that then enrolls.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
@@ -23,7 +24,7 @@ fn chromium(args: &[&str], url: &str) -> std::process::Output {
 #[test]
 fn chromium_renders_the_admin_page_and_its_password_enrolls() {
     let server = Server::start(|_| {});
-    server.add_user("browser", "browser password", "enroll");
+    server.add_ntlm_user("browser", "browser password", "enroll");
     let url = format!("{}/certsrv/mscep_admin/", server.base.replace("http://", "http://browser:browser%20password@"));
     let out = chromium(&["--dump-dom"], &url);
     let dom = String::from_utf8_lossy(&out.stdout);
@@ -32,6 +33,7 @@ fn chromium_renders_the_admin_page_and_its_password_enrolls() {
     assert!(dom.contains("The thumbprint (hash value) for the CA certificate is:"));
     let (ok, text, _d) = run_scepclient(&server.url(), "from-browser", &pw, &[]);
     assert!(ok, "{text}");
+    assert!(server.logged(|l| l.contains("NTLM login") && l.contains("browser")), "{:?}", server.logs());
 
     let shot = tempfile::tempdir().unwrap();
     let png = shot.path().join("admin.png");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use scep_server::store::{
     self, Binding, ChallengeState, ChallengeStatus, CrlRow, Earlier, EarlierRecord, IssuedRecord, NewChallenge,
-    PendingRow, RecordError, RevokeOutcome, Store,
+    NewUser, PendingRow, RecordError, RevokeOutcome, Store,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -152,10 +152,14 @@ async fn suite(s: Arc<dyn Store>) {
     assert_eq!(s.pending("p1").await.unwrap().unwrap().serial.as_deref(), Some("C1"));
 
     // Users and settings.
-    assert!(s.add_user("u", "h1", &["enroll".into()], NOW).await.unwrap());
-    assert!(!s.add_user("u", "h2", &[], NOW).await.unwrap());
-    assert!(s.set_user_password("u", "h3").await.unwrap());
-    assert_eq!(s.user("u").await.unwrap().unwrap().password_hash, "h3");
+    let perms = ["enroll".to_owned()];
+    let user = NewUser { name: "u", password_hash: "h1", nt_secret: Some(b"sealed"), permissions: &perms };
+    assert!(s.add_user(&user, NOW).await.unwrap());
+    assert!(!s.add_user(&NewUser { password_hash: "h2", nt_secret: None, ..user }, NOW).await.unwrap());
+    assert_eq!(s.user("u").await.unwrap().unwrap().nt_secret.as_deref(), Some(&b"sealed"[..]));
+    assert!(s.set_user_password("u", "h3", None).await.unwrap());
+    let row = s.user("u").await.unwrap().unwrap();
+    assert_eq!((row.password_hash.as_str(), row.nt_secret), ("h3", None));
     assert_eq!(s.list_users().await.unwrap().len(), 1);
     assert!(s.remove_user("u").await.unwrap());
     s.put_setting("k", b"v1", NOW).await.unwrap();

@@ -3,7 +3,6 @@
 
 use std::time::SystemTime;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroizing;
 
 use crate::store::{Binding, NewChallenge, Store, StoreError, StoreResult};
@@ -85,12 +84,7 @@ pub async fn single_password(store: &dyn Store, key: &[u8; 32]) -> StoreResult<O
     let Some(blob) = store.setting(SINGLE_PASSWORD).await? else {
         return Ok(None);
     };
-    let (nonce, sealed) = blob.split_at_checked(12).ok_or(StoreError::Corrupt("single password"))?;
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| StoreError::Corrupt("single password"))?;
-    let mut buf = Zeroizing::new(sealed.to_vec());
-    let plain = aead(key)
-        .open_in_place(nonce, Aad::from(SINGLE_PASSWORD), &mut buf)
-        .map_err(|_| StoreError::Corrupt("single password (wrong keys?)"))?;
+    let plain = super::sealed::open(key, SINGLE_PASSWORD.as_bytes(), &blob)?;
     let s = String::from_utf8(plain.to_vec()).map_err(|_| StoreError::Corrupt("single password"))?;
     Ok(Some(Zeroizing::new(s)))
 }
@@ -104,21 +98,9 @@ pub async fn rotate_single(
     now: SystemTime,
 ) -> StoreResult<Zeroizing<String>> {
     let password = random_password(length);
-    let nonce_bytes = random(12);
-    let nonce = Nonce::try_assume_unique_for_key(&nonce_bytes).map_err(|_| StoreError::Corrupt("nonce"))?;
-    let mut buf = password.as_bytes().to_vec();
-    aead(key)
-        .seal_in_place_append_tag(nonce, Aad::from(SINGLE_PASSWORD), &mut buf)
-        .map_err(|_| StoreError::Corrupt("encryption failed"))?;
-    let mut blob = nonce_bytes;
-    blob.extend_from_slice(&buf);
+    let blob = super::sealed::seal(key, SINGLE_PASSWORD.as_bytes(), password.as_bytes())?;
     store.put_setting(SINGLE_PASSWORD, &blob, unix(now)).await?;
     Ok(password)
-}
-
-fn aead(key: &[u8; 32]) -> LessSafeKey {
-    // AES-256 accepts any 32-byte key.
-    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).unwrap_or_else(|_| std::process::abort()))
 }
 
 fn random(n: usize) -> Vec<u8> {

@@ -5,7 +5,9 @@ pub mod audit;
 pub mod challenge;
 mod crl;
 mod enroll;
+pub(crate) mod sealed;
 pub mod throttle;
+mod users;
 pub mod webhook;
 
 use std::sync::{Arc, RwLock};
@@ -25,6 +27,7 @@ use crate::config::{ChallengeMode, Config};
 use crate::store::{Binding, Store};
 
 pub use crl::{RevokeError, reason_from_name};
+pub use users::NtlmRefusal;
 
 /// The NDES event-log sentence for a bad or used challenge, which admins search for.
 pub const BAD_CHALLENGE_TEXT: &str = "The password in the certificate request cannot be verified. It may have been used already. Obtain a new password to submit with this request.";
@@ -173,6 +176,7 @@ pub struct Authority {
     rejection_secret: [u8; 32],
     challenge_secret: [u8; 32],
     single_key: [u8; 32],
+    ntlm_key: [u8; 32],
     challenge_throttle: throttle::Throttle,
     webhook: Option<Arc<dyn webhook::Webhook>>,
     audit: Option<audit::AuditSink>,
@@ -187,6 +191,7 @@ impl Authority {
             rejection_secret: ca.secret("implicit rejection"),
             challenge_secret: ca.secret("challenge"),
             single_key: ca.secret("single password"),
+            ntlm_key: ca.secret(crate::accounts::NTLM_KEY),
             challenge_throttle: throttle::Throttle::new(config.throttle.max_failures, window),
             webhook: None,
             audit: None,

@@ -317,6 +317,9 @@ enum UserCommand {
         /// Permissions, comma-separated: enroll (may get challenges), admin (may manage).
         #[arg(long, default_value = "enroll")]
         permissions: String,
+        /// Also allow NTLM and Negotiate logins (keeps the NT hash, sealed; needs the key passphrase).
+        #[arg(long)]
+        ntlm: bool,
     },
     /// List users.
     List {
@@ -339,6 +342,12 @@ enum UserCommand {
         /// Read the password from standard input (one line).
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// Allow NTLM from now on (a user already allowed keeps it without this flag).
+        #[arg(long, conflicts_with = "no_ntlm")]
+        ntlm: bool,
+        /// No more NTLM for this user.
+        #[arg(long)]
+        no_ntlm: bool,
     },
 }
 

@@ -4,27 +4,37 @@ use std::io::BufRead;
 
 use anyhow::{Context, bail};
 
+use std::time::SystemTime;
+
 use super::{UserCommand, open_store};
-use crate::accounts::{Permission, hash_password};
+use crate::accounts::{self, Permission};
 use crate::authority::unix;
 
 pub(super) async fn run(cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
-        UserCommand::Add { dir, name, password_stdin: _, permissions } => {
+        UserCommand::Add { dir, name, password_stdin: _, permissions, ntlm } => {
             check_name(&name)?;
             let perms: Vec<String> =
                 Permission::parse_list(&permissions)?.iter().map(|p| p.name().to_owned()).collect();
-            let store = open_store(&dir.data_dir).await?;
-            let hash = hash_password(&read_password()?)?;
-            if !store.add_user(&name, &hash, &perms, unix(std::time::SystemTime::now())).await? {
+            let password = read_password()?;
+            let added = if ntlm {
+                // The NT hash is sealed under a key derived from the CA key.
+                super::authority(&dir.data_dir).await?.add_user(&name, &password, &perms, true).await?
+            } else {
+                let store = open_store(&dir.data_dir).await?;
+                accounts::add_user(store.as_ref(), &name, &password, &perms, None, unix(SystemTime::now())).await?
+            };
+            if !added {
                 bail!("user {name:?} exists; use scepd user passwd to change the password");
             }
-            eprintln!("user {name} added with permissions {}", perms.join(","));
+            let how = if ntlm { " (Basic and NTLM)" } else { "" };
+            eprintln!("user {name} added with permissions {}{how}", perms.join(","));
         }
         UserCommand::List { dir } => {
             let store = open_store(&dir.data_dir).await?;
             for u in store.list_users().await? {
-                println!("{}\t{}", u.name, u.permissions.join(","));
+                let ntlm = if u.nt_secret.is_some() { "\tntlm" } else { "" };
+                println!("{}\t{}{ntlm}", u.name, u.permissions.join(","));
             }
         }
         UserCommand::Remove { dir, name } => {
@@ -34,13 +44,22 @@ pub(super) async fn run(cmd: UserCommand) -> anyhow::Result<()> {
             }
             eprintln!("user {name} removed");
         }
-        UserCommand::Passwd { dir, name, password_stdin: _ } => {
+        UserCommand::Passwd { dir, name, password_stdin: _, ntlm, no_ntlm } => {
             let store = open_store(&dir.data_dir).await?;
-            let hash = hash_password(&read_password()?)?;
-            if !store.set_user_password(&name, &hash).await? {
+            let user = store.user(&name).await?.with_context(|| format!("no user {name:?}"))?;
+            // A user enabled for NTLM stays so (its NT hash follows the password) unless
+            // told otherwise; the NT hash of an old password never stays behind.
+            let keep_ntlm = !no_ntlm && (ntlm || user.nt_secret.is_some());
+            let password = read_password()?;
+            let changed = if keep_ntlm {
+                super::authority(&dir.data_dir).await?.set_password(&name, &password, true).await?
+            } else {
+                accounts::set_password(store.as_ref(), &name, &password, None).await?
+            };
+            if !changed {
                 bail!("no user {name:?}");
             }
-            eprintln!("password of {name} changed");
+            eprintln!("password of {name} changed{}", if keep_ntlm { " (Basic and NTLM)" } else { "" });
         }
     }
     Ok(())

@@ -14,9 +14,11 @@ use crate::accounts::Permission;
 use crate::authority::AdminChallenge;
 use crate::store::Binding;
 
-/// Whether `path` is the admin page (case-insensitive, with or without the slash).
+/// Whether `path` is the admin page (case-insensitive, with or without the slash, and
+/// as `mscep.dll` under it, which some Java clients ask for).
 pub fn is_admin_path(path: &str) -> bool {
-    path.trim_end_matches('/').eq_ignore_ascii_case("/certsrv/mscep_admin")
+    let p = path.trim_end_matches('/');
+    p.eq_ignore_ascii_case("/certsrv/mscep_admin") || p.eq_ignore_ascii_case("/certsrv/mscep_admin/mscep.dll")
 }
 
 const HEAD: &str = "<HTML><Head><Meta HTTP-Equiv=\"Content-Type\" Content=\"text/html; charset=UTF-8\">\r\n\
@@ -69,7 +71,7 @@ pub(super) async fn page(
     if let Err(r) = auth::require_secure(state, transport, peer) {
         return r;
     }
-    let user = match auth::authenticate(state, headers, peer).await {
+    let user = match auth::authenticate(state, headers, peer, transport).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -120,7 +122,9 @@ mod tests {
         let bytes = utf16le(&page);
         assert_eq!(&bytes[..4], &[0xFF, 0xFE, b'<', 0]);
         assert_eq!(thumbprint(b"abc"), "90015098 3CD24FB0 D6963F7D 28E17F72");
-        for p in ["/certsrv/mscep_admin", "/CertSrv/mscep_admin/", "/certsrv/MSCEP_ADMIN"] {
+        for p in
+            ["/certsrv/mscep_admin", "/CertSrv/mscep_admin/", "/certsrv/MSCEP_ADMIN", "/certsrv/mscep_admin/mscep.dll"]
+        {
             assert!(is_admin_path(p), "{p}");
         }
         assert!(!is_admin_path("/certsrv/mscep_admin/x"));

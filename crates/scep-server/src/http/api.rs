@@ -47,7 +47,7 @@ async fn user(
     peer: SocketAddr,
 ) -> Result<auth::User, Response> {
     auth::require_secure(state, transport, peer)?;
-    let user = auth::authenticate(state, headers, peer).await?;
+    let user = auth::authenticate(state, headers, peer, transport).await?;
     if !user.can(Permission::Enroll) {
         return Err(error(StatusCode::FORBIDDEN, "You do not have sufficient permission to enroll with SCEP."));
     }
@@ -194,7 +194,7 @@ async fn admin_user(
     peer: SocketAddr,
 ) -> Result<auth::User, Response> {
     auth::require_secure(state, transport, peer)?;
-    let user = auth::authenticate(state, headers, peer).await?;
+    let user = auth::authenticate(state, headers, peer, transport).await?;
     if !user.can(Permission::Admin) {
         return Err(error(StatusCode::FORBIDDEN, "This needs the admin permission."));
     }

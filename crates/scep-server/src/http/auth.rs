@@ -10,15 +10,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 
-use super::AppState;
+use super::{AppState, ntlm};
 use crate::accounts::{self, Permission};
 use crate::store::UserRow;
 
-/// Whether the request came over TLS (inserted by each listener).
+/// How the request came (inserted by each listener).
 #[derive(Clone, Copy, Debug)]
 pub struct Transport {
     /// Over TLS.
     pub tls: bool,
+    /// The connection's number, which NTLM state is kept under.
+    pub connection: u64,
 }
 
 /// An authenticated user.
@@ -41,31 +43,71 @@ pub fn require_secure(state: &AppState, transport: Option<Transport>, peer: Sock
         .into_response())
 }
 
-/// Check Basic credentials; the error is the response to send (401 or 429).
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Result<User, Response> {
-    let realm = &state.authority.config().admin.realm;
-    let unauthorized = || {
-        let mut r = (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/plain")], "Authentication required.\n")
-            .into_response();
-        let v = HeaderValue::from_str(&format!("Basic realm=\"{}\", charset=\"UTF-8\"", realm.replace('"', "")))
-            .unwrap_or_else(|_| HeaderValue::from_static("Basic realm=\"scepd\""));
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        r
-    };
-    let Some((name, password)) = basic_credentials(headers) else {
-        if state.login_throttle.blocked(peer.ip()) {
-            return Err(throttled());
-        }
-        return Err(unauthorized());
-    };
-    match check_password(state, &name, password, peer).await {
-        Ok(u) => Ok(u),
-        Err(LoginError::Throttled) => Err(throttled()),
-        Err(LoginError::Unavailable) => {
-            Err((StatusCode::SERVICE_UNAVAILABLE, "Service unavailable.\n").into_response())
-        }
-        Err(LoginError::Wrong) => Err(unauthorized()),
+/// Authenticate a request: Basic credentials, an NTLM or Negotiate exchange on this
+/// connection, or a connection NTLM already authenticated. The error is the response
+/// to send (401 with the schemes offered or an NTLM CHALLENGE, 429, 503).
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    transport: Option<Transport>,
+) -> Result<User, Response> {
+    let conn = transport.map(|t| t.connection);
+    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if let (Some(conn), Some((scheme, token))) = (conn, value.and_then(ntlm::token)) {
+        return match ntlm::step(state, conn, scheme, &token, peer).await {
+            Ok(u) => Ok(u),
+            Err(ntlm::Step::Challenge(answer)) => Err(ntlm::challenge_response(&answer)),
+            Err(ntlm::Step::Refused(e)) => Err(refusal(state, e)),
+        };
     }
+    let basic = state.authority.config().admin.allow_basic;
+    if let Some((name, password)) = basic_credentials(headers).filter(|_| basic) {
+        return check_password(state, &name, password, peer).await.map_err(|e| refusal(state, e));
+    }
+    // A connection that NTLM authenticated stays authenticated while it is open.
+    if let Some(name) = conn.and_then(|c| state.ntlm.user(c)) {
+        match state.authority.user(&name).await {
+            Ok(Some(u)) => return Ok(User(u)),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "user lookup failed");
+                return Err(refusal(state, LoginError::Unavailable));
+            }
+        }
+    }
+    if state.login_throttle.blocked(peer.ip()) {
+        return Err(throttled());
+    }
+    Err(unauthorized(state))
+}
+
+/// The answer to a failed login.
+fn refusal(state: &AppState, e: LoginError) -> Response {
+    match e {
+        LoginError::Wrong => unauthorized(state),
+        LoginError::Throttled => throttled(),
+        LoginError::Unavailable => {
+            (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "text/plain")], "Service unavailable.\n")
+                .into_response()
+        }
+    }
+}
+
+/// 401 offering Negotiate, NTLM and (when allowed) Basic, in the order IIS offers them.
+fn unauthorized(state: &AppState) -> Response {
+    let admin = &state.authority.config().admin;
+    let mut r = (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/plain")], "Authentication required.\n")
+        .into_response();
+    let h = r.headers_mut();
+    h.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
+    h.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("NTLM"));
+    if admin.allow_basic {
+        let v = HeaderValue::from_str(&format!("Basic realm=\"{}\", charset=\"UTF-8\"", admin.realm.replace('"', "")))
+            .unwrap_or_else(|_| HeaderValue::from_static("Basic realm=\"scepd\""));
+        h.append(header::WWW_AUTHENTICATE, v);
+    }
+    r
 }
 
 /// Why a login failed.
@@ -99,7 +141,7 @@ pub async fn check_password(
         tracing::warn!(peer = %peer.ip(), "login refused: too many failed logins from this address");
         return Err(LoginError::Throttled);
     }
-    let user = state.authority.store().user(name).await.map_err(|e| {
+    let user = state.authority.user(name).await.map_err(|e| {
         tracing::warn!(error = %e, "user lookup failed");
         LoginError::Unavailable
     })?;

@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::auth::Transport;
+use super::ntlm::Sessions;
 
 /// Time a client has to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,6 +23,7 @@ pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     router: Router,
+    sessions: Arc<Sessions>,
     max_connections: usize,
     header_timeout: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -48,27 +50,35 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let tls = tls.clone();
+        let sessions = sessions.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let id = sessions.connection();
             match tls {
-                None => connection(stream, peer, false, router, header_timeout).await,
+                None => {
+                    connection(stream, peer, Transport { tls: false, connection: id }, router, header_timeout).await
+                }
                 Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => connection(s, peer, true, router, header_timeout).await,
+                    Ok(Ok(s)) => {
+                        connection(s, peer, Transport { tls: true, connection: id }, router, header_timeout).await;
+                    }
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 },
             }
+            // NTLM authenticates a connection: its state ends with it.
+            sessions.forget(id);
         });
     }
 }
 
-async fn connection<S>(stream: S, peer: SocketAddr, tls: bool, router: Router, header_timeout: Duration)
+async fn connection<S>(stream: S, peer: SocketAddr, transport: Transport, router: Router, header_timeout: Duration)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
-        req.extensions_mut().insert(Transport { tls });
+        req.extensions_mut().insert(transport);
         router.clone().oneshot(req)
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

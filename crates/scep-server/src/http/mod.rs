@@ -7,6 +7,7 @@ mod api;
 pub mod auth;
 mod console;
 mod listener;
+mod ntlm;
 mod scep_routes;
 pub mod tls;
 pub mod webhook;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub authority: Arc<Authority>,
     /// Failed logins per address.
     pub login_throttle: Arc<Throttle>,
+    /// NTLM exchanges and NTLM-authenticated connections.
+    ntlm: Arc<ntlm::Sessions>,
 }
 
 impl AppState {
@@ -44,7 +47,8 @@ impl AppState {
     pub fn new(authority: Arc<Authority>) -> Self {
         let t = &authority.config().throttle;
         let login_throttle = Arc::new(Throttle::new(t.max_failures, Duration::from_secs(t.window_secs)));
-        AppState { authority, login_throttle }
+        let ntlm = Arc::new(ntlm::Sessions::new(authority.config().limits.max_connections));
+        AppState { authority, login_throttle, ntlm }
     }
 }
 
@@ -96,7 +100,8 @@ pub async fn serve(
     tracing::info!(%addr, "listening");
     let limits = state.authority.config().limits.clone();
     let header_timeout = Duration::from_secs(limits.header_timeout_secs);
-    listener::serve(listener, None, router(state), limits.max_connections, header_timeout, shutdown).await
+    let sessions = state.ntlm.clone();
+    listener::serve(listener, None, router(state), sessions, limits.max_connections, header_timeout, shutdown).await
 }
 
 /// Serve HTTPS until `shutdown` resolves; prints the address like [`serve`].
@@ -114,7 +119,9 @@ pub async fn serve_tls(
     let (slot, source) = setup.renewal();
     tokio::spawn(tls::renew_builtin(slot, source, state.authority.clone()));
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(setup.config));
-    listener::serve(listener, Some(acceptor), router(state), limits.max_connections, header_timeout, shutdown).await
+    let sessions = state.ntlm.clone();
+    listener::serve(listener, Some(acceptor), router(state), sessions, limits.max_connections, header_timeout, shutdown)
+        .await
 }
 
 async fn fallback(

@@ -196,6 +196,19 @@ pub enum ChallengeState {
     Unusable(ChallengeStatus),
 }
 
+/// A user to add.
+#[derive(Clone, Copy, Debug)]
+pub struct NewUser<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// argon2 PHC string.
+    pub password_hash: &'a str,
+    /// The sealed NT hash, for NTLM.
+    pub nt_secret: Option<&'a [u8]>,
+    /// Permissions.
+    pub permissions: &'a [String],
+}
+
 /// A user of the admin page and API.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct UserRow {
@@ -204,6 +217,9 @@ pub struct UserRow {
     /// argon2 PHC string.
     #[serde(skip)]
     pub password_hash: String,
+    /// The NT hash, sealed under the server's key, for a user enabled for NTLM.
+    #[serde(skip)]
+    pub nt_secret: Option<Vec<u8>>,
     /// Permissions.
     pub permissions: Vec<String>,
     /// Unix seconds.
@@ -450,9 +466,10 @@ pub trait Store: Send + Sync {
     /// Drop audit entries older than `before`; returns how many.
     async fn purge_audit(&self, before: i64) -> StoreResult<u64>;
     /// Add a user; `false` if the name exists.
-    async fn add_user(&self, name: &str, password_hash: &str, permissions: &[String], now: i64) -> StoreResult<bool>;
-    /// Replace a user's password hash; `false` if there is no such user.
-    async fn set_user_password(&self, name: &str, password_hash: &str) -> StoreResult<bool>;
+    async fn add_user(&self, user: &NewUser<'_>, now: i64) -> StoreResult<bool>;
+    /// Replace a user's password hash and sealed NT hash (`None`: no NTLM); `false` if
+    /// there is no such user.
+    async fn set_user_password(&self, name: &str, password_hash: &str, nt_secret: Option<&[u8]>) -> StoreResult<bool>;
     /// Remove a user; `false` if there is no such user.
     async fn remove_user(&self, name: &str) -> StoreResult<bool>;
     /// A user by name.

@@ -13,8 +13,8 @@ use sqlx::{
 
 use super::{
     AuditEntry, AuditFilter, Binding, CertificateRow, ChallengeRow, ChallengeState, ChallengeStatus, CrlRow, Earlier,
-    EarlierRecord, IssuedRecord, NewChallenge, PendingRow, RecordError, RevokeOutcome, RevokedEntry, Store, StoreError,
-    StoreResult, UserRow,
+    EarlierRecord, IssuedRecord, NewChallenge, NewUser, PendingRow, RecordError, RevokeOutcome, RevokedEntry, Store,
+    StoreError, StoreResult, UserRow,
 };
 
 /// Migrations compiled into the binary, so that one file is all there is to deploy.
@@ -35,9 +35,14 @@ impl MigrationSource<'static> for Embedded {
     }
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, "user ntlm", include_str!("../../migrations/sqlite/0002_user_ntlm.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
+    (2, "user ntlm", include_str!("../../migrations/postgres/0002_user_ntlm.sql")),
+];
 
 /// Which database is behind the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,6 +237,7 @@ fn row_to_user(r: &AnyRow) -> StoreResult<UserRow> {
     Ok(UserRow {
         name: r.try_get("name")?,
         password_hash: r.try_get("password_hash")?,
+        nt_secret: r.try_get("nt_secret")?,
         permissions: perms.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect(),
         created_at: r.try_get("created_at")?,
     })
@@ -654,20 +660,25 @@ impl Store for SqlStore {
         Ok(sqlx::query("DELETE FROM audit WHERE at < $1").bind(before).execute(&self.pool).await?.rows_affected())
     }
 
-    async fn add_user(&self, name: &str, password_hash: &str, permissions: &[String], now: i64) -> StoreResult<bool> {
-        let r = sqlx::query("INSERT INTO users (name, password_hash, permissions, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(password_hash)
-            .bind(permissions.join(","))
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+    async fn add_user(&self, user: &NewUser<'_>, now: i64) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "INSERT INTO users (name, password_hash, nt_secret, permissions, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(user.name)
+        .bind(user.password_hash)
+        .bind(user.nt_secret)
+        .bind(user.permissions.join(","))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
-    async fn set_user_password(&self, name: &str, password_hash: &str) -> StoreResult<bool> {
-        let r = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2")
+    async fn set_user_password(&self, name: &str, password_hash: &str, nt_secret: Option<&[u8]>) -> StoreResult<bool> {
+        let r = sqlx::query("UPDATE users SET password_hash = $1, nt_secret = $2 WHERE name = $3")
             .bind(password_hash)
+            .bind(nt_secret)
             .bind(name)
             .execute(&self.pool)
             .await?;
@@ -680,17 +691,19 @@ impl Store for SqlStore {
     }
 
     async fn user(&self, name: &str) -> StoreResult<Option<UserRow>> {
-        let row = sqlx::query("SELECT name, password_hash, permissions, created_at FROM users WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT name, password_hash, nt_secret, permissions, created_at FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(row_to_user).transpose()
     }
 
     async fn list_users(&self) -> StoreResult<Vec<UserRow>> {
-        let rows = sqlx::query("SELECT name, password_hash, permissions, created_at FROM users ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT name, password_hash, nt_secret, permissions, created_at FROM users ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(row_to_user).collect()
     }
 

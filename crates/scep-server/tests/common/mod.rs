@@ -231,6 +231,25 @@ impl Server {
         assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// `scepd user add NAME --password-stdin --permissions PERMS --ntlm`: also NTLM.
+    pub fn add_ntlm_user(&self, name: &str, password: &str, permissions: &str) {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let dir = self.data_dir();
+        let args = [
+            "user",
+            "add",
+            name,
+            "--password-stdin",
+            "--permissions",
+            permissions,
+            "--ntlm",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ];
+        let out = scepd_stdin(&args, &format!("{password}\n"), &env);
+        assert!(out.status.success(), "user add --ntlm: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// The admin page URL.
     pub fn admin_url(&self) -> String {
         format!("{}/certsrv/mscep_admin/", self.base)

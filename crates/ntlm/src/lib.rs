@@ -1,24 +1,47 @@
-//! NTLMv2 (MS-NLMP) from the client side, for the NDES admin page: IIS protects it
-//! with Windows authentication, and consumers fall back to NTLM when a server answers
-//! 401 with `WWW-Authenticate: NTLM` (or `Negotiate`, which takes a raw NTLMSSP token).
+//! NTLMv2 (MS-NLMP) messages for the NDES admin page, both sides, without I/O. IIS
+//! protects that page with Windows authentication, and the products that fetch
+//! challenges from it (MDM connectors, `curl --ntlm`, Python's requests_ntlm) speak
+//! NTLM there: a NEGOTIATE (type 1), the server's CHALLENGE (type 2) and an
+//! AUTHENTICATE (type 3) over one connection.
+//!
+//! Client side: [`negotiate_message`], [`Challenge::parse`], [`authenticate_message`].
+//! Server side ([`server`]): [`server::challenge_message`] and
+//! [`server::Authenticate`], which checks an NTLMv2 response against the user's NT hash.
 //!
 //! Only authentication is done: no signing or sealing, so no key exchange is
 //! negotiated. When the server's target information carries a timestamp, the
 //! AUTHENTICATE message carries a MIC (MS-NLMP section 3.1.5.1.2).
+//!
+//! ```
+//! use scep_ntlm::{Credentials, authenticate_message, negotiate_message, server};
+//! let identity = server::Identity::new("CORP", "NDES01", "corp.example");
+//! let negotiate = negotiate_message();
+//! let challenge = server::challenge_message(&negotiate, [7; 8], &identity, 133_000_000_000_000_000).unwrap();
+//! let auth = authenticate_message(&Credentials::new("CORP\\svc", "pa55word"), &negotiate, &challenge);
+//! let auth = server::Authenticate::parse(&auth).unwrap();
+//! assert_eq!(auth.user(), "svc");
+//! auth.verify(&scep_ntlm::nt_hash("pa55word"), &negotiate, &challenge).unwrap();
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod server;
 
 use hmac::{Hmac, KeyInit, Mac};
 use md4::{Digest, Md4};
 use zeroize::Zeroizing;
 
 /// `NTLMSSP\0`.
-const SIGNATURE: &[u8; 8] = b"NTLMSSP\0";
+pub(crate) const SIGNATURE: &[u8; 8] = b"NTLMSSP\0";
 
 /// Negotiate flags (MS-NLMP section 2.2.2.5).
-mod flag {
+pub(crate) mod flag {
     pub const UNICODE: u32 = 0x0000_0001;
     pub const OEM: u32 = 0x0000_0002;
     pub const REQUEST_TARGET: u32 = 0x0000_0004;
     pub const NTLM: u32 = 0x0000_0200;
+    pub const TARGET_TYPE_DOMAIN: u32 = 0x0001_0000;
+    pub const TARGET_INFO: u32 = 0x0080_0000;
+    pub const KEY_EXCH: u32 = 0x4000_0000;
     pub const ALWAYS_SIGN: u32 = 0x0000_8000;
     pub const EXTENDED_SESSION_SECURITY: u32 = 0x0008_0000;
     pub const VERSION: u32 = 0x0200_0000;
@@ -38,24 +61,34 @@ const OFFERED: u32 = flag::UNICODE
     | flag::N56;
 
 /// AV_PAIR ids (MS-NLMP section 2.2.2.1).
-const AV_EOL: u16 = 0;
-const AV_FLAGS: u16 = 6;
-const AV_TIMESTAMP: u16 = 7;
+pub(crate) const AV_EOL: u16 = 0;
+pub(crate) const AV_FLAGS: u16 = 6;
+pub(crate) const AV_TIMESTAMP: u16 = 7;
 /// MsvAvFlags bit: the message carries a MIC.
-const AV_FLAG_MIC: u32 = 0x2;
+pub(crate) const AV_FLAG_MIC: u32 = 0x2;
 
 /// Version field: Windows 10 build 19041, NTLMSSP revision 15 (section 2.2.2.10).
-const VERSION: [u8; 8] = [10, 0, 0x61, 0x4a, 0, 0, 0, 0x0f];
+pub(crate) const VERSION: [u8; 8] = [10, 0, 0x61, 0x4a, 0, 0, 0, 0x0f];
 
 /// Seconds between 1601-01-01 (FILETIME epoch) and 1970-01-01.
 const FILETIME_UNIX_OFFSET: u64 = 11_644_473_600;
 
 /// NTLM errors.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NtlmError {
-    /// The server's CHALLENGE message is not one.
-    #[error("the server's NTLM challenge is malformed: {0}")]
+    /// A message is not the NTLM message it should be.
+    #[error("malformed NTLM message: {0}")]
     Malformed(&'static str),
+    /// An LM or NTLMv1 response: only NTLMv2 is accepted.
+    #[error("an LM or NTLMv1 response (only NTLMv2 is accepted)")]
+    NotV2,
+    /// The response or the MIC does not match the user's key.
+    #[error("the NTLMv2 response does not match")]
+    Mismatch,
+    /// The client asked for something the server did not offer (key exchange).
+    #[error("the AUTHENTICATE message asks for {0}, which the server did not offer")]
+    NotOffered(&'static str),
 }
 
 /// Who authenticates. `user` may be `DOMAIN\user` or `user@domain`.
@@ -155,10 +188,20 @@ impl Challenge {
 /// NTOWFv2 (section 3.3.2): HMAC-MD5 keyed with MD4(UTF-16LE(password)) over
 /// UTF-16LE(uppercase(user) + domain).
 pub fn nt_owf_v2(password: &str, user: &str, domain: &str) -> [u8; 16] {
-    let nt_hash: [u8; 16] = Md4::digest(utf16le(password)).into();
+    nt_owf_v2_from_hash(&nt_hash(password), user, domain)
+}
+
+/// The NT hash (section 3.3.1, NTOWFv1): MD4 of the UTF-16LE password. It is the
+/// secret a server keeps for NTLM, as good as the password for NTLM itself.
+pub fn nt_hash(password: &str) -> [u8; 16] {
+    Md4::digest(utf16le(password)).into()
+}
+
+/// NTOWFv2 from the NT hash, as a server computes it.
+pub fn nt_owf_v2_from_hash(nt_hash: &[u8; 16], user: &str, domain: &str) -> [u8; 16] {
     let mut who = utf16le(&user.to_uppercase());
     who.extend_from_slice(&utf16le(domain));
-    hmac_md5(&nt_hash, &[&who])
+    hmac_md5(nt_hash, &[&who])
 }
 
 /// The client's NTLMv2 computations for one challenge (section 3.3.2).
@@ -259,7 +302,7 @@ pub fn authenticate_with(
 }
 
 /// Target info with MsvAvFlags carrying the MIC bit, before MsvAvEOL.
-fn with_mic_flag(target_info: &[u8]) -> Vec<u8> {
+pub(crate) fn with_mic_flag(target_info: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut flags = AV_FLAG_MIC;
     for (id, value) in av_pairs(target_info) {
@@ -274,14 +317,14 @@ fn with_mic_flag(target_info: &[u8]) -> Vec<u8> {
     out
 }
 
-fn push_av(out: &mut Vec<u8>, id: u16, value: &[u8]) {
+pub(crate) fn push_av(out: &mut Vec<u8>, id: u16, value: &[u8]) {
     out.extend_from_slice(&id.to_le_bytes());
     out.extend_from_slice(&u16::try_from(value.len()).unwrap_or(u16::MAX).to_le_bytes());
     out.extend_from_slice(value);
 }
 
 /// AV_PAIRs up to MsvAvEOL (or the end).
-fn av_pairs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
+pub(crate) fn av_pairs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
     let mut out = Vec::new();
     while let (Some(id), Some(len)) = (u16_at(b, 0), u16_at(b, 2)) {
         let Some(value) = b.get(4..4 + usize::from(len)) else { break };
@@ -294,32 +337,32 @@ fn av_pairs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
     out
 }
 
-fn field_header(len: usize, offset: usize) -> [u8; 8] {
+pub(crate) fn field_header(len: usize, offset: usize) -> [u8; 8] {
     let len = u16::try_from(len).unwrap_or(u16::MAX).to_le_bytes();
     let off = u32::try_from(offset).unwrap_or(u32::MAX).to_le_bytes();
     [len[0], len[1], len[0], len[1], off[0], off[1], off[2], off[3]]
 }
 
 /// The bytes a (len, maxlen, offset) field header at `at` points to.
-fn field(raw: &[u8], at: usize) -> Option<&[u8]> {
+pub(crate) fn field(raw: &[u8], at: usize) -> Option<&[u8]> {
     let len = usize::from(u16_at(raw, at)?);
     let offset = usize::try_from(u32_at(raw, at + 4)?).ok()?;
     raw.get(offset..offset.checked_add(len)?)
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     b.get(at..at + 2)?.try_into().ok().map(u16::from_le_bytes)
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     b.get(at..at + 4)?.try_into().ok().map(u32::from_le_bytes)
 }
 
-fn utf16le(s: &str) -> Vec<u8> {
+pub(crate) fn utf16le(s: &str) -> Vec<u8> {
     s.encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
 
-fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
+pub(crate) fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
     // HMAC accepts keys of any length: this cannot fail.
     let Ok(mut mac) = <Hmac<md5::Md5> as KeyInit>::new_from_slice(key) else { return [0; 16] };
     for p in parts {
