@@ -21,25 +21,34 @@ pub fn is_admin_path(path: &str) -> bool {
     p.eq_ignore_ascii_case("/certsrv/mscep_admin") || p.eq_ignore_ascii_case("/certsrv/mscep_admin/mscep.dll")
 }
 
-const HEAD: &str = "<HTML><Head><Meta HTTP-Equiv=\"Content-Type\" Content=\"text/html; charset=UTF-8\">\r\n\
-<Title>Network Device Enrollment Service</Title></Head><Body BgColor=#FFFFFF><Font ID=locPageFont Face=\"Arial\">\r\n\
-<Table Border=0 CellSpacing=0 CellPadding=4 Width=100% BgColor=#008080><TR><TD><Font ID=locPageTitleFont Face=\"Arial\" Size=-1 Color=#FFFFFF><LocID ID=locMSCertSrv>Network Device Enrollment Service</LocID></Font></TD></TR></Table>\r\n\
+/// The page around the content, as NDES (Windows Server 2022) writes it: one line, no
+/// line breaks (compared with captured pages in docs/ndes-compatibility.md).
+const HEAD: &str = "<HTML><Head><Meta HTTP-Equiv=\"Content-Type\" Content=\"text/html; charset=UTF-8\">\
+<Title>Network Device Enrollment Service</Title></Head><Body BgColor=#FFFFFF><Font ID=locPageFont Face=\"Arial\">\
+<Table Border=0 CellSpacing=0 CellPadding=4 Width=100% BgColor=#008080><TR><TD><Font ID=locPageTitleFont Face=\"Arial\" Size=-1 Color=#FFFFFF><LocID ID=locMSCertSrv>Network Device Enrollment Service</LocID></Font></TD></TR></Table>\
 <P ID=locPageTitle> Network Device Enrollment Service allows you to obtain certificates for routers or other network devices using the Simple Certificate Enrollment Protocol (SCEP). </P>";
 
-const TAIL: &str = "<P ID=locPageDesc> For more information see  <A HREF=http://go.microsoft.com/fwlink/?LinkId=67852>Using Network Device Enrollment Service </A>.\r\n\
-</P> <P></Font></Body></HTML>";
+const TAIL: &str = " <P ID=locPageDesc> For more information see  <A HREF=http://go.microsoft.com/fwlink/?LinkId=67852>Using Network Device Enrollment Service </A>. </P></Font></Body></HTML>";
 
 /// The page for a one-time or the single password.
 pub fn password_page(thumbprint: &str, password: &str, sentence: &str) -> String {
     format!(
-        "{HEAD}<P> To complete certificate enrollment for your network device you will need the following information: <P> The thumbprint (hash value) for the CA certificate is: <B> {thumbprint} </B> <P> The enrollment challenge password is: <B> {password} </B> <P> {sentence}\r\n{TAIL}"
+        "{HEAD}<P> To complete certificate enrollment for your network device you will need the following information: <P> The thumbprint (hash value) for the CA certificate is: <B> {thumbprint} </B> <P> The enrollment challenge password is: <B> {password} </B> <P> {sentence}{TAIL}"
     )
 }
 
-/// A page carrying one message in place of the password.
+/// A page carrying one paragraph in place of the password.
 pub fn message_page(message: &str) -> String {
-    format!("{HEAD}<P> {message} </P>\r\n{TAIL}")
+    format!("{HEAD}<P> {message} </P>{TAIL}")
 }
+
+/// NDES's page when PasswordMax unused passwords are outstanding, word for word (its
+/// figures are NDES's defaults, in the text whatever the settings).
+const CACHE_FULL: &str = "The password cache is full. <P> Network Device Enrollment Service stores unused password for later use. By default, passwords are stored for 60 minutes.<P>Use one of the existing passwords. If you cannot use an existing password: <UL> <LI> Wait until one or more existing passwords expire (by default passwords expire 60 minutes after they are created). </LI> <LI> Restart Internet Information Services (IIS). </LI> <LI> Configure the service to cache more than 5 passwords. </LI> </UL>";
+
+/// NDES's page for a user who may not enroll.
+const NO_PERMISSION: &str =
+    "You do not have sufficient permission to enroll with SCEP.  Please contact your system administrator.";
 
 /// The CA certificate's MD5 as NDES shows it: four groups of 8 uppercase hex digits.
 pub fn thumbprint(ca_der: &[u8]) -> String {
@@ -77,7 +86,7 @@ pub(super) async fn page(
     };
     if !user.can(Permission::Enroll) {
         tracing::warn!(user = user.0.name, "admin page refused: no enroll permission");
-        return html(&message_page("You do not have sufficient permission to enroll with SCEP."));
+        return html(&message_page(NO_PERMISSION));
     }
     let cfg = &state.authority.config().challenge;
     let thumb = thumbprint(&state.authority.pki().ca.ca.cert.to_der().unwrap_or_default());
@@ -93,10 +102,7 @@ pub(super) async fn page(
         Ok(AdminChallenge::Single(p)) => {
             html(&password_page(&thumb, &p, "This password can be used multiple times and will not expire. </P>"))
         }
-        Ok(AdminChallenge::CacheFull) => html(&message_page(&format!(
-            "The password cache is full. Network Device Enrollment Service stores unused password for later use. By default, passwords are stored for {} minutes.",
-            cfg.password_validity_minutes
-        ))),
+        Ok(AdminChallenge::CacheFull) => html(&message_page(CACHE_FULL)),
         Ok(AdminChallenge::NotIssued(mode)) => {
             html(&message_page(&format!("This server issues no challenge passwords (challenge mode {}).", mode.name())))
         }
@@ -111,6 +117,31 @@ pub(super) async fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// NDES's pages as captured from Windows Server 2022 (thumbprint and password of
+    /// that capture), which products' parsers are tested against.
+    const CAPTURED_HEAD: &str = "<HTML><Head><Meta HTTP-Equiv=\"Content-Type\" Content=\"text/html; charset=UTF-8\"><Title>Network Device Enrollment Service</Title></Head><Body BgColor=#FFFFFF><Font ID=locPageFont Face=\"Arial\"><Table Border=0 CellSpacing=0 CellPadding=4 Width=100% BgColor=#008080><TR><TD><Font ID=locPageTitleFont Face=\"Arial\" Size=-1 Color=#FFFFFF><LocID ID=locMSCertSrv>Network Device Enrollment Service</LocID></Font></TD></TR></Table><P ID=locPageTitle> Network Device Enrollment Service allows you to obtain certificates for routers or other network devices using the Simple Certificate Enrollment Protocol (SCEP). </P>";
+    const CAPTURED_TAIL: &str = " <P ID=locPageDesc> For more information see  <A HREF=http://go.microsoft.com/fwlink/?LinkId=67852>Using Network Device Enrollment Service </A>. </P></Font></Body></HTML>";
+
+    #[test]
+    fn pages_are_byte_for_byte_the_captured_ndes_pages() {
+        let password = format!(
+            "{CAPTURED_HEAD}<P> To complete certificate enrollment for your network device you will need the following information: <P> The thumbprint (hash value) for the CA certificate is: <B> A656FA66 AB12B433 A2DA5CF7 CC153D9A </B> <P> The enrollment challenge password is: <B> 8CE317021F690069 </B> <P> This password can be used only once and will expire within 60 minutes. <P> Each enrollment requires a new challenge password. You can refresh this web page to obtain a new challenge password. </P>{CAPTURED_TAIL}"
+        );
+        let sentence = "This password can be used only once and will expire within 60 minutes. <P> Each enrollment requires a new challenge password. You can refresh this web page to obtain a new challenge password. </P>";
+        assert_eq!(password_page("A656FA66 AB12B433 A2DA5CF7 CC153D9A", "8CE317021F690069", sentence), password);
+        assert_eq!(password.len(), 1251);
+        let full = format!(
+            "{CAPTURED_HEAD}<P> The password cache is full. <P> Network Device Enrollment Service stores unused password for later use. By default, passwords are stored for 60 minutes.<P>Use one of the existing passwords. If you cannot use an existing password: <UL> <LI> Wait until one or more existing passwords expire (by default passwords expire 60 minutes after they are created). </LI> <LI> Restart Internet Information Services (IIS). </LI> <LI> Configure the service to cache more than 5 passwords. </LI> </UL> </P>{CAPTURED_TAIL}"
+        );
+        assert_eq!(message_page(CACHE_FULL), full);
+        assert_eq!(full.len(), 1270);
+        let denied = format!(
+            "{CAPTURED_HEAD}<P> You do not have sufficient permission to enroll with SCEP.  Please contact your system administrator. </P>{CAPTURED_TAIL}"
+        );
+        assert_eq!(message_page(NO_PERMISSION), denied);
+        assert_eq!(denied.len(), 885);
+    }
 
     #[test]
     fn the_password_line_matches_what_consumers_scrape() {
