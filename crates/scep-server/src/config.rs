@@ -197,11 +197,14 @@ pub struct ScepConfig {
     /// GetCACaps keywords, replacing the default list (GetNextCACert still appears only
     /// while a next CA exists). `[templates.NAME] caps` does the same for `/scep/NAME/`.
     pub caps: Option<Vec<String>>,
+    /// RA certificates made by `scepd ra renew` and `scepd ca rollover` carry the
+    /// Certificate Request Agent EKU, as NDES's do (`init` always gives it).
+    pub ra_request_agent_eku: bool,
 }
 
 impl Default for ScepConfig {
     fn default() -> Self {
-        ScepConfig { advertise_post: true, ca_only_getcacert: false, caps: None }
+        ScepConfig { advertise_post: true, ca_only_getcacert: false, caps: None, ra_request_agent_eku: true }
     }
 }
 
@@ -582,6 +585,9 @@ ca_only_getcacert = false
 # POSTPKIOperation, Renewal, SHA-256, SHA-512, SCEPStandard); [templates.NAME] caps
 # sets them for /scep/NAME/. GetNextCACert is listed only while a next CA exists.
 # caps = ["AES", "DES3", "POSTPKIOperation", "Renewal", "SHA-1", "SHA-256", "SHA-512"]
+# RA certificates carry the Certificate Request Agent EKU (1.3.6.1.4.1.311.20.2.1), as
+# NDES's do; `scepd ra renew` applies a change.
+ra_request_agent_eku = true
 
 [admin]
 # The admin page (/certsrv/mscep_admin/) and the API (/api/v1/) send passwords; over

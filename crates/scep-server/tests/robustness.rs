@@ -304,3 +304,42 @@ async fn oracle_timing() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_message_readable_to_its_transaction_id_gets_a_certrep_failure() {
+    let server = Server::start(|_| {});
+    let cas = ScepClient::new(&server.url()).ca_certs().await.unwrap();
+    let d = device(&server.challenge());
+    let mut msg = builder(&d, &cas, "UNREADABLE-1", &[7; 16]).build().unwrap();
+    // Change the serial number in the SignerInfo's identifier (outside the signature):
+    // the signer certificate the message carries is no longer the one it names.
+    let serial = d.signer.certificate().unwrap().tbs_certificate().serial_number().as_bytes().to_vec();
+    let at = msg.windows(serial.len()).rposition(|w| w == serial.as_slice()).unwrap();
+    msg[at + serial.len() - 1] ^= 1;
+    let r = post(&server, msg).await;
+    assert_eq!((r.status, r.content_type.as_deref()), (200, Some("application/x-pki-message")));
+    let rep = ParsedCertRep::parse(&r.body, &cas.all, &d.signer, &d.key).unwrap();
+    assert!(matches!(rep.outcome, Outcome::Failure(FailInfo::BadMessageCheck, _)), "{:?}", rep.outcome);
+    assert_eq!(rep.transaction_id.unwrap().as_str(), "UNREADABLE-1");
+    assert_eq!(rep.recipient_nonce.unwrap().0, vec![7; 16]);
+    assert!(server.logged(|l| l.contains("unreadable PKIOperation") && l.contains("UNREADABLE-1")));
+
+    // The CertRep as Windows and OpenSSL read it: signingTime among the signed
+    // attributes, rsaEncryption as the SignerInfo's signatureAlgorithm.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rep.der"), &r.body).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["cms", "-cmsout", "-print", "-inform", "DER", "-in"])
+        .arg(dir.path().join("rep.der"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("signingTime"), "{text}");
+    let signer_info_alg = text.rsplit_once("signatureAlgorithm:").unwrap().1.lines().nth(1).unwrap();
+    assert!(signer_info_alg.contains("rsaEncryption"), "{text}");
+    // The RA certificates carry the Certificate Request Agent EKU, as NDES's do.
+    for ra in [&cas.encryption, &cas.signing] {
+        let (_, eku) = ra.tbs_certificate().get_extension::<x509_cert::ext::pkix::ExtendedKeyUsage>().unwrap().unwrap();
+        assert!(eku.0.iter().any(|o| o.to_string() == "1.3.6.1.4.1.311.20.2.1"), "{eku:?}");
+    }
+}

@@ -21,7 +21,7 @@
 //!         },
 //!         Err(e) => Outcome::Failure(e.fail_info(), "request rejected".into()),
 //!     };
-//!     cert_rep(&reply, &outcome, ra_key, ra_cert)
+//!     cert_rep(&reply, &outcome, ra_key, ra_cert, std::time::SystemTime::now())
 //! }
 //! ```
 #![forbid(unsafe_code)]

@@ -1,6 +1,8 @@
 //! CertRep: the server's reply to every PKIOperation (RFC 8894 section 3.3.2), and
 //! its reading on the client side.
 
+use std::time::SystemTime;
+
 use der::asn1::{OctetString, PrintableString, Utf8StringRef};
 use x509_cert::{Certificate, attr::Attribute, crl::CertificateList};
 
@@ -33,7 +35,13 @@ pub enum Outcome {
 ///
 /// SUCCESS content is enveloped to the request's signer certificate with AES of the
 /// request's strength, or 3DES for clients that sent DES or 3DES.
-pub fn cert_rep(reply: &ReplyTo, outcome: &Outcome, signer: &dyn Signer, signer_cert: &Certificate) -> Result<Vec<u8>> {
+pub fn cert_rep(
+    reply: &ReplyTo,
+    outcome: &Outcome,
+    signer: &dyn Signer,
+    signer_cert: &Certificate,
+    now: SystemTime,
+) -> Result<Vec<u8>> {
     let address =
         FailureAddress { transaction_id: reply.transaction_id.clone(), sender_nonce: reply.sender_nonce.clone() };
     let content = match outcome {
@@ -47,7 +55,7 @@ pub fn cert_rep(reply: &ReplyTo, outcome: &Outcome, signer: &dyn Signer, signer_
         // content and refuses the reply ("no content"); RFC 5652 allows either.
         Outcome::Failure(..) | Outcome::Pending => Some(Vec::new()),
     };
-    signed(&address, outcome, content, signer, signer_cert)
+    signed(&address, outcome, content, signer, signer_cert, now)
 }
 
 /// A CertRep FAILURE for a message that could not be read beyond its transactionID
@@ -58,17 +66,20 @@ pub fn failure_rep(
     text: &str,
     signer: &dyn Signer,
     signer_cert: &Certificate,
+    now: SystemTime,
 ) -> Result<Vec<u8>> {
-    signed(to, &Outcome::Failure(info, text.to_owned()), Some(Vec::new()), signer, signer_cert)
+    signed(to, &Outcome::Failure(info, text.to_owned()), Some(Vec::new()), signer, signer_cert, now)
 }
 
-/// The signed CertRep: the SCEP attributes for `outcome` over `content`.
+/// The signed CertRep: the SCEP attributes for `outcome` over `content`, with
+/// signingTime `now` (as micromdm's and Go's pkcs7 write it; Windows clients log it).
 fn signed(
     to: &FailureAddress,
     outcome: &Outcome,
     content: Option<Vec<u8>>,
     signer: &dyn Signer,
     signer_cert: &Certificate,
+    now: SystemTime,
 ) -> Result<Vec<u8>> {
     let status = match outcome {
         Outcome::Success { .. } => 0u8,
@@ -81,6 +92,8 @@ fn signed(
         c::attr_value(oid::TRANSACTION_ID, &transaction_id_value(&to.transaction_id)?)?,
         c::attr_value(oid::SENDER_NONCE, &OctetString::new(Nonce::random()?.0)?)?,
         c::attr_value(oid::RECIPIENT_NONCE, &OctetString::new(to.sender_nonce.0.clone())?)?,
+        // RFC 5652 section 11.3: UTCTime through 2049, GeneralizedTime after.
+        c::attr_value(oid::SIGNING_TIME, &x509_cert::time::Time::try_from(now)?)?,
     ];
     if let Outcome::Failure(info, text) = outcome {
         attrs.push(c::attr_value(oid::FAIL_INFO, &PrintableString::new(&info.code().to_string())?)?);

@@ -108,6 +108,7 @@ fn enrollment_round_trip_for_every_cipher() {
             &Outcome::Success { certificates: vec![issued.clone(), p.ca.clone()], crls: vec![] },
             &p.ra_key,
             &p.ra,
+            SystemTime::now(),
         )
         .unwrap();
         let parsed = ParsedCertRep::parse(&out, &[p.ca.clone(), p.ra.clone()], &signer, &client).unwrap();
@@ -127,8 +128,14 @@ fn failure_reply_carries_fail_info_and_text() {
     let client = PrivateKey::generate(KeyType::Rsa2048).unwrap();
     let (bytes, signer) = request(&p, &client, ContentCipher::Aes128, None);
     let reply = PkiMessage::parse(&bytes).unwrap().reply_to().clone();
-    let out =
-        cert_rep(&reply, &Outcome::Failure(FailInfo::BadRequest, "no challenge".into()), &p.ra_key, &p.ra).unwrap();
+    let out = cert_rep(
+        &reply,
+        &Outcome::Failure(FailInfo::BadRequest, "no challenge".into()),
+        &p.ra_key,
+        &p.ra,
+        SystemTime::now(),
+    )
+    .unwrap();
     let parsed = ParsedCertRep::parse(&out, std::slice::from_ref(&p.ra), &signer, &client).unwrap();
     match parsed.outcome {
         Outcome::Failure(FailInfo::BadRequest, text) => assert_eq!(text, "no challenge"),
@@ -246,9 +253,14 @@ fn a_signer_key_other_than_the_csr_key_gets_the_reply() {
         &p.ca_key,
     )
     .unwrap();
-    let out =
-        cert_rep(&req.reply, &Outcome::Success { certificates: vec![issued.clone()], crls: vec![] }, &p.ra_key, &p.ra)
-            .unwrap();
+    let out = cert_rep(
+        &req.reply,
+        &Outcome::Success { certificates: vec![issued.clone()], crls: vec![] },
+        &p.ra_key,
+        &p.ra,
+        SystemTime::now(),
+    )
+    .unwrap();
     let parsed = ParsedCertRep::parse(&out, std::slice::from_ref(&p.ra), &signer_cert, &throwaway).unwrap();
     let Outcome::Success { certificates, .. } = parsed.outcome else { panic!() };
     assert_eq!(certificates[0], issued);

@@ -493,6 +493,7 @@ impl Authority {
                     &Outcome::Success { certificates, crls: vec![] },
                     &signer.key,
                     &signer.cert,
+                    now,
                 )?;
                 Ok((cert, rep))
             });

@@ -350,9 +350,10 @@ impl Authority {
                 // With a transactionID and senderNonce to answer to, the answer is a
                 // CertRep: clients read those, not an HTTP error.
                 let Some(address) = address else { return PkiReply::Unreadable };
+                let now = self.clock.now();
                 let signed = tokio::task::spawn_blocking(move || {
                     let signer = pki.reply_signer();
-                    failure_rep(&address, FailInfo::BadMessageCheck, UNREADABLE_TEXT, &signer.key, &signer.cert)
+                    failure_rep(&address, FailInfo::BadMessageCheck, UNREADABLE_TEXT, &signer.key, &signer.cert, now)
                 })
                 .await;
                 return match signed {
@@ -421,9 +422,10 @@ impl Authority {
         let built = match (signed, &outcome) {
             (Some(der), Outcome::Success { .. }) => Ok(Ok(der)),
             _ => {
+                let now = self.clock.now();
                 tokio::task::spawn_blocking(move || {
                     let signer = pki.reply_signer();
-                    cert_rep(&reply, &outcome, &signer.key, &signer.cert)
+                    cert_rep(&reply, &outcome, &signer.key, &signer.cert, now)
                 })
                 .await
             }

@@ -101,8 +101,18 @@ pub struct InitParams {
     pub key_type: KeyType,
     /// CA validity.
     pub ca_validity: Duration,
-    /// RA certificates' validity.
-    pub ra_validity: Duration,
+    /// What the RA certificates get.
+    pub ra: RaProfile,
+}
+
+/// What RA certificates get besides their keys.
+#[derive(Clone, Copy, Debug)]
+pub struct RaProfile {
+    /// Validity.
+    pub validity: Duration,
+    /// The Certificate Request Agent EKU (1.3.6.1.4.1.311.20.2.1) that NDES's RA
+    /// templates (CEP Encryption, Exchange Enrollment Agent (Offline request)) give.
+    pub request_agent_eku: bool,
 }
 
 /// The CA and RA material in memory.
@@ -127,7 +137,7 @@ impl Ca {
     pub fn create(dir: &Path, params: &InitParams, pass: &Passphrase) -> anyhow::Result<Self> {
         let now = SystemTime::now();
         let ca = new_ca(&params.subject, params.key_type, now, params.ca_validity)?;
-        let (ra_sign, ra_encrypt) = new_ras(&ca, now, params.ra_validity)?;
+        let (ra_sign, ra_encrypt) = new_ras(&ca, now, params.ra)?;
         for (kc, name) in [(&ca, "ca"), (&ra_sign, "ra-sign"), (&ra_encrypt, "ra-encrypt")] {
             keyfile::save(dir, name, kc, pass)?;
         }
@@ -332,21 +342,28 @@ fn new_ca(subject: &Name, key_type: KeyType, now: SystemTime, validity: Duration
 }
 
 /// The RA signing and encryption certificates of `ca`.
-fn new_ras(ca: &KeyedCert, now: SystemTime, validity: Duration) -> anyhow::Result<(KeyedCert, KeyedCert)> {
+fn new_ras(ca: &KeyedCert, now: SystemTime, ra: RaProfile) -> anyhow::Result<(KeyedCert, KeyedCert)> {
     let org = ra_name_suffix(ca.cert.tbs_certificate().subject());
-    let sign = issue_ra(ca, &format!("CN=SCEP RA Signing{org}"), KeyUsages::DigitalSignature.into(), now, validity)?;
-    let encrypt =
-        issue_ra(ca, &format!("CN=SCEP RA Encryption{org}"), KeyUsages::KeyEncipherment.into(), now, validity)?;
+    let sign = issue_ra(ca, &format!("CN=SCEP RA Signing{org}"), KeyUsages::DigitalSignature.into(), now, ra)?;
+    let encrypt = issue_ra(ca, &format!("CN=SCEP RA Encryption{org}"), KeyUsages::KeyEncipherment.into(), now, ra)?;
     Ok((sign, encrypt))
 }
+
+/// szOID_ENROLLMENT_AGENT, "Certificate Request Agent".
+const CERTIFICATE_REQUEST_AGENT: const_oid::ObjectIdentifier =
+    const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.20.2.1");
 
 fn issue_ra(
     ca: &KeyedCert,
     subject: &str,
     ku: flagset::FlagSet<KeyUsages>,
     now: SystemTime,
-    validity: Duration,
+    ra: RaProfile,
 ) -> anyhow::Result<KeyedCert> {
+    let mut extensions = vec![x509::basic_constraints(false)?, x509::key_usage(ku)?];
+    if ra.request_agent_eku {
+        extensions.push(x509::extended_key_usage(vec![CERTIFICATE_REQUEST_AGENT])?);
+    }
     // RA keys are RSA whatever the CA's type: clients encrypt content keys to them.
     let key = PrivateKey::generate(KeyType::Rsa2048)?;
     let cert = x509::issue(
@@ -354,8 +371,8 @@ fn issue_ra(
             subject: Name::from_str(subject).context("RA subject")?,
             serial: x509::random_serial()?,
             not_before: now - Duration::from_secs(300),
-            not_after: (now + validity).min(ca.not_after()),
-            extensions: vec![x509::basic_constraints(false)?, x509::key_usage(ku)?],
+            not_after: (now + ra.validity).min(ca.not_after()),
+            extensions,
         },
         &key.public_key(),
         Some(&ca.cert),

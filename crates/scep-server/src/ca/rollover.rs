@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 
-use super::{Ca, Passphrase, files, key_type_of, keyfile, new_ca, new_ras};
+use super::{Ca, Passphrase, RaProfile, files, key_type_of, keyfile, new_ca, new_ras};
 
 /// Prepare the next CA (same subject and key type, new key) with its RA certificates,
 /// taking over at `activate_at`.
@@ -18,7 +18,7 @@ pub fn prepare(
     pass: &Passphrase,
     activate_at: SystemTime,
     ca_validity: Duration,
-    ra_validity: Duration,
+    ra: RaProfile,
 ) -> anyhow::Result<()> {
     let current = Ca::load(dir, pass)?;
     let next_dir = dir.join(files::NEXT);
@@ -28,7 +28,7 @@ pub fn prepare(
     let now = SystemTime::now();
     let subject = current.ca.cert.tbs_certificate().subject().clone();
     let ca = new_ca(&subject, key_type_of(&current.ca.key), now, ca_validity)?;
-    let (ra_sign, ra_encrypt) = new_ras(&ca, now, ra_validity)?;
+    let (ra_sign, ra_encrypt) = new_ras(&ca, now, ra)?;
     let tmp = dir.join(".next.tmp");
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir(&tmp)?;
@@ -81,9 +81,9 @@ pub fn promote_if_due(dir: &Path, now: SystemTime) -> anyhow::Result<bool> {
 
 /// Replace the RA certificates with new ones from the current CA; the old encryption
 /// certificate moves to `previous/` and keeps decrypting for clients that cached it.
-pub fn renew_ra(dir: &Path, pass: &Passphrase, validity: Duration) -> anyhow::Result<()> {
+pub fn renew_ra(dir: &Path, pass: &Passphrase, ra: RaProfile) -> anyhow::Result<()> {
     let current = Ca::load(dir, pass)?;
-    let (ra_sign, ra_encrypt) = new_ras(&current.ca, SystemTime::now(), validity)?;
+    let (ra_sign, ra_encrypt) = new_ras(&current.ca, SystemTime::now(), ra)?;
     let prev = dir.join(files::PREVIOUS);
     fs::create_dir_all(&prev)?;
     let tmp = dir.join(".ra.tmp");

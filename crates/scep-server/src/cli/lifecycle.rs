@@ -8,7 +8,7 @@ use der::{Decode, EncodePem, pem::LineEnding};
 
 use super::{CaCommand, ProfileCommand, RaCommand, RequestCommand, authority, clock, fmt_time, open_store};
 use crate::authority::{reason_from_name, unix};
-use crate::ca::{Ca, Passphrase, rollover};
+use crate::ca::{Ca, Passphrase, RaProfile, rollover};
 use crate::config::Config;
 
 pub(super) async fn revoke(dir: &Path, serial: &str, reason: Option<&str>) -> anyhow::Result<()> {
@@ -93,7 +93,9 @@ pub(super) async fn ca(cmd: CaCommand) -> anyhow::Result<()> {
         }
         None => SystemTime::now() + Duration::from_secs(in_days * 86_400),
     };
-    rollover::prepare(&dir, &pass, activate, scep::x509::days(validity_days), scep::x509::days(ra_validity_days))?;
+    let ra =
+        RaProfile { validity: scep::x509::days(ra_validity_days), request_agent_eku: config.scep.ra_request_agent_eku };
+    rollover::prepare(&dir, &pass, activate, scep::x509::days(validity_days), ra)?;
     eprintln!(
         "prepared the next CA; GetNextCACert advertises it now and it takes over at {}",
         fmt_time(unix(activate))
@@ -106,7 +108,9 @@ pub(super) async fn ra(cmd: RaCommand) -> anyhow::Result<()> {
     let dir = dir.data_dir;
     let config = Config::load(&dir)?;
     let pass = Passphrase::locate(&dir, config.passphrase_file.as_deref())?;
-    rollover::renew_ra(&dir, &pass, scep::x509::days(validity_days))?;
+    let ra =
+        RaProfile { validity: scep::x509::days(validity_days), request_agent_eku: config.scep.ra_request_agent_eku };
+    rollover::renew_ra(&dir, &pass, ra)?;
     eprintln!("RA certificates renewed; running servers pick them up within seconds");
     Ok(())
 }

@@ -16,7 +16,7 @@ use crate::store::Binding;
 mod lifecycle;
 mod maintenance;
 mod users;
-use crate::ca::{Ca, InitParams, Passphrase, files};
+use crate::ca::{Ca, InitParams, Passphrase, RaProfile, files};
 use crate::config::{self, Config};
 use crate::http::{self, AppState};
 use crate::store;
@@ -503,7 +503,8 @@ async fn init(a: &InitArgs) -> anyhow::Result<()> {
         subject,
         key_type,
         ca_validity: scep::x509::days(a.ca_validity_days),
-        ra_validity: scep::x509::days(a.ra_validity_days),
+        // A new data directory gets the default configuration, which gives the EKU.
+        ra: RaProfile { validity: scep::x509::days(a.ra_validity_days), request_agent_eku: true },
     };
     let ca = Ca::create(dir, &params, &pass)?;
     let cfg_path = dir.join(config::FILE);
