@@ -216,6 +216,15 @@ impl Template {
                 other => bail!("unknown key type {other:?}: use rsa, ec"),
             }
         }
+        if c.min_rsa_bits < 2048 {
+            // The reply is encrypted to the requester's key, and RSA encryption here takes
+            // keys of 2048 bits and more: a smaller key could be issued a certificate it
+            // could never receive.
+            bail!(
+                "min_rsa_bits = {} is not possible: RSA keys under 2048 bits cannot be sent a reply (the smallest is 2048)",
+                c.min_rsa_bits
+            );
+        }
         let subject_pattern = c
             .subject_pattern
             .as_deref()
@@ -374,12 +383,14 @@ mod tests {
         let bad = |f: fn(&mut TemplateConfig)| {
             let mut c = TemplateConfig::default();
             f(&mut c);
-            Template::new("t", c).unwrap_err().to_string()
+            format!("{:#}", Template::new("t", c).unwrap_err())
         };
         assert!(bad(|c| c.key_usage = vec!["flying".into()]).contains("flying"));
         assert!(bad(|c| c.extended_key_usage = vec!["nope".into()]).contains("nope"));
         assert!(bad(|c| c.subject_pattern = Some("(".into())).contains("subject_pattern"));
         assert!(bad(|c| c.validity_days = 0).contains("validity_days"));
+        assert!(bad(|c| c.min_rsa_bits = 1024).contains("RSA keys under 2048 bits cannot be sent a reply"));
+        assert!(bad(|c| c.caps = Some(vec!["SHA-3".into()])).contains("SHA-3"));
         let sel = SelectionConfig { signature: "missing".into(), ..SelectionConfig::default() };
         assert!(Templates::new(BTreeMap::new(), sel).is_err());
         assert!(Templates::new(BTreeMap::new(), SelectionConfig::default()).unwrap().contains("default"));

@@ -325,8 +325,17 @@ pub fn verify(
 /// Size in bits of an RSA public key, or the curve size of an EC key.
 pub fn key_bits(spki: &SubjectPublicKeyInfoOwned) -> Option<usize> {
     if spki.algorithm.oid == alg::RSA_ENCRYPTION {
-        let pk = aws_lc_rs::rsa::PublicEncryptingKey::from_der(&spki.to_der().ok()?).ok()?;
-        Some(pk.key_size_bits())
+        // Read the modulus itself (RFC 8017 A.1.1): the RSA primitives take only keys of
+        // 2048 bits or more, and a smaller key must be reported by its size.
+        #[derive(der::Sequence)]
+        struct RsaPublicKey<'a> {
+            modulus: der::asn1::UintRef<'a>,
+            public_exponent: der::asn1::UintRef<'a>,
+        }
+        let k = RsaPublicKey::from_der(spki.subject_public_key.as_bytes()?).ok()?;
+        let m = k.modulus.as_bytes();
+        let top = usize::try_from(m.first()?.leading_zeros()).ok()?;
+        Some(m.len() * 8 - top)
     } else if spki.algorithm.oid == alg::EC_PUBLIC_KEY {
         let curve = spki.algorithm.parameters.as_ref()?.decode_as::<ObjectIdentifier>().ok()?;
         match curve {
@@ -438,6 +447,27 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_bits_reads_rsa_keys_too_small_for_the_primitives() {
+        use der::Encode;
+        // SEQUENCE { INTEGER n (1024 bits), INTEGER 65537 }
+        let mut n = vec![0x00, 0xc1];
+        n.extend([0x55; 127]);
+        let pk = [
+            der::asn1::Any::new(der::Tag::Integer, n).unwrap().to_der().unwrap(),
+            der::asn1::Any::new(der::Tag::Integer, vec![1, 0, 1]).unwrap().to_der().unwrap(),
+        ]
+        .concat();
+        let pk = der::asn1::Any::new(der::Tag::Sequence, pk).unwrap().to_der().unwrap();
+        let spki = SubjectPublicKeyInfoOwned {
+            algorithm: AlgorithmIdentifierOwned { oid: alg::RSA_ENCRYPTION, parameters: Some(der::Any::null()) },
+            subject_public_key: BitString::from_bytes(&pk).unwrap(),
+        };
+        assert_eq!(key_bits(&spki), Some(1024));
+        let k = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+        assert_eq!(key_bits(&k.public_key()), Some(2048));
+    }
 
     #[test]
     fn rsa_and_ec_keys_sign_and_verify() {
