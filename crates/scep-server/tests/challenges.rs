@@ -362,7 +362,7 @@ mod webhook_receiver {
         async fn verify(body: Bytes) -> String {
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
             match v["challenge"].as_str() {
-                Some("ALLOW") => r#"{"allow": true}"#.into(),
+                Some(c) if c.starts_with("ALLOW") => r#"{"allow": true}"#.into(),
                 Some("SLOW") => {
                     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
                     r#"{"allow": true}"#.into()
@@ -393,25 +393,41 @@ async fn the_webhook_allows_denies_and_times_out_to_deny() {
         ));
     });
     let got = enroll(&server, "hooked", "ALLOW").await.unwrap();
+    // Intune's challenges are encrypted blobs of several kilobytes.
+    let long = format!("ALLOW{}", "A".repeat(4091));
+    assert_eq!(long.len(), 4096);
+    enroll(&server, "long-challenge", &long).await.unwrap();
     assert!(refused(enroll(&server, "denied", "DENY").await).contains("cannot be verified"));
     // A verifier that does not answer in time denies too, without blaming the client.
     assert!(refused(enroll(&server, "slow", "SLOW").await).contains("try again later"));
-    assert_eq!(server.certificates().len(), 1);
+    assert_eq!(server.certificates().len(), 2);
     // Notifications arrive (asynchronously).
     let serial = hex::encode_upper(got.certificate.tbs_certificate().serial_number().as_bytes());
     for _ in 0..50 {
-        if events.lock().unwrap().len() >= 3 {
+        if events.lock().unwrap().len() >= 4 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let ev = events.lock().unwrap().clone();
-    assert!(
-        ev.iter().any(|e| e["event"] == "issued"
-            && e["serial"] == serial.as_str()
-            && e["thumbprint"].as_str().unwrap().len() == 40),
-        "{ev:?}"
-    );
-    assert_eq!(ev.iter().filter(|e| e["event"] == "failed").count(), 2, "{ev:?}");
+    let issued = ev.iter().find(|e| e["event"] == "issued" && e["serial"] == serial.as_str()).expect("issued");
+    assert_eq!(issued["thumbprint"].as_str().unwrap().len(), 40);
+    // What a validation service needs to report success: the CSR, issuer, certificate, expiry.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let csr = scep::csr::Csr::from_der(&b64.decode(issued["csr"].as_str().unwrap()).unwrap()).unwrap();
+    assert!(csr.subject().to_string().contains("CN=hooked"));
+    let ca = got.certificate.tbs_certificate().issuer().to_string();
+    assert_eq!(issued["issuer"], ca.as_str());
+    let cert = b64.decode(issued["certificate"].as_str().unwrap()).unwrap();
+    assert_eq!(cert, der::Encode::to_der(&got.certificate).unwrap());
+    assert!(issued["not_after"].as_str().unwrap().len() >= 20);
+    // And of a failure: the CSR and the reason.
+    let failed: Vec<_> = ev.iter().filter(|e| e["event"] == "failed").collect();
+    assert_eq!(failed.len(), 2, "{ev:?}");
+    for f in failed {
+        assert_eq!(f["message_type"], "PKCSReq");
+        assert!(f["csr"].as_str().is_some_and(|c| !c.is_empty()), "{f}");
+        assert!(f["reason"].as_str().is_some_and(|r| !r.is_empty()), "{f}");
+    }
     assert!(server.logged(|l| l.contains("no answer within")));
 }

@@ -33,6 +33,8 @@ pub struct Note {
     pub challenge_id: Option<String>,
     /// The certificate renewed.
     pub renews_serial: Option<String>,
+    /// The request's CSR, for the webhook's failure notification (not in the trail).
+    pub csr: Option<Vec<u8>>,
 }
 
 /// A shared, lockable note.

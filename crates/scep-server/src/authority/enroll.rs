@@ -72,7 +72,10 @@ impl Authority {
         ctx: &Context<'_>,
     ) -> Result<Outcome, Rejection> {
         let tid = reply.transaction_id.as_str();
-        super::audit::note(&ctx.note, |n| n.subject = Some(csr.subject().to_string()));
+        super::audit::note(&ctx.note, |n| {
+            n.subject = Some(csr.subject().to_string());
+            n.csr = Some(csr.to_der().to_vec());
+        });
         let prefetched = ctx.prefetched.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         // The prefetch announced this very request's signer, so its hash is reused.
         let (signer_sha256, earlier, single_password) = match prefetched {
@@ -559,6 +562,7 @@ impl Authority {
             }
         }
         if let Some(hook) = self.webhook.clone() {
+            let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
             let event = webhook::Event::Issued {
                 transaction_id: tid.to_owned(),
                 serial,
@@ -566,6 +570,9 @@ impl Authority {
                 thumbprint: hex::encode_upper(DigestAlg::Sha1.digest(&der)),
                 sha256: hex::encode_upper(DigestAlg::Sha256.digest(&der)),
                 not_after: cert.tbs_certificate().validity().not_after.to_string(),
+                issuer: cert.tbs_certificate().issuer().to_string(),
+                csr: b64(csr.to_der()),
+                certificate: b64(&der),
             };
             tokio::spawn(async move { hook.notify(&event).await });
         }

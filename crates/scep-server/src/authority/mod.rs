@@ -393,13 +393,14 @@ impl Authority {
                     Err(e) => {
                         let r = Rejection::new(e.fail_info(), public_text(&e), e.to_string());
                         let reason = Some(r.reason.clone());
-                        (self.reject(&tid, mtype, &requester, r), reason)
+                        (self.reject(&tid, mtype, &requester, r, None), reason)
                     }
                     Ok(req) => match self.decide(req, &ctx).await {
                         Ok(o) => (o, None),
                         Err(r) => {
                             let reason = Some(r.reason.clone());
-                            (self.reject(&tid, mtype, &requester, r), reason)
+                            let csr = note.lock().unwrap_or_else(std::sync::PoisonError::into_inner).csr.take();
+                            (self.reject(&tid, mtype, &requester, r, csr), reason)
                         }
                     },
                 }
@@ -491,12 +492,14 @@ impl Authority {
         });
     }
 
-    fn reject(&self, tid: &str, mtype: MessageType, requester: &str, r: Rejection) -> Outcome {
+    fn reject(&self, tid: &str, mtype: MessageType, requester: &str, r: Rejection, csr: Option<Vec<u8>>) -> Outcome {
         if let Some(hook) = self.webhook.clone() {
             let event = webhook::Event::Failed {
                 transaction_id: tid.to_owned(),
                 fail_info: r.info.name().to_owned(),
                 reason: r.reason.clone(),
+                message_type: mtype.name().to_owned(),
+                csr: csr.map(|c| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, c)),
             };
             tokio::spawn(async move { hook.notify(&event).await });
         }

@@ -35,7 +35,10 @@ pub enum Decision {
     Unavailable(String),
 }
 
-/// What the notifier is told.
+/// What the notifier is told: enough for a validation service (Intune's SCEP
+/// validation API, say) to report the outcome: its successNotification wants the
+/// transaction ID, the CSR, serial, thumbprint, issuer and expiry; its
+/// failureNotification the transaction ID, the CSR and why.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "lowercase")]
 pub enum Event {
@@ -53,6 +56,12 @@ pub enum Event {
         sha256: String,
         /// RFC 3339.
         not_after: String,
+        /// The issuing CA's subject (RFC 4514).
+        issuer: String,
+        /// The CSR, base64 DER.
+        csr: String,
+        /// The certificate, base64 DER.
+        certificate: String,
     },
     /// A request was refused.
     Failed {
@@ -62,6 +71,10 @@ pub enum Event {
         fail_info: String,
         /// The reason as logged.
         reason: String,
+        /// PKCSReq, RenewalReq, CertPoll, GetCert, GetCRL.
+        message_type: String,
+        /// The CSR, base64 DER, when the request got as far as one.
+        csr: Option<String>,
     },
 }
 
