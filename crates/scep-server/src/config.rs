@@ -381,6 +381,34 @@ pub struct Tls {
 }
 
 impl Config {
+    /// What about this deployment an admin should hear of: `serve` logs these at start
+    /// and `scepd status` prints them.
+    pub fn deployment_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.challenge.mode == ChallengeMode::None {
+            out.push("challenge.mode is \"none\": anyone who can reach this server can enroll".to_owned());
+        }
+        let minutes = self.challenge.password_validity_minutes;
+        if self.challenge.mode == ChallengeMode::OneTime && minutes < 60 {
+            out.push(format!(
+                "challenge.password_validity_minutes is {minutes}: integrations that fetch a challenge and hand it to a device later assume NDES's 60"
+            ));
+        }
+        if self.admin.allow_plain_http && self.admin.allow_basic && !self.listen.ip().is_loopback() {
+            out.push(format!(
+                "admin.allow_plain_http with Basic on {}: passwords and challenges cross the network in clear; serve the admin page over [tls], or set admin.allow_basic = false",
+                self.listen
+            ));
+        }
+        if !self.listen.ip().is_loopback() && self.tls.is_none() && !self.admin.allow_plain_http {
+            out.push(format!(
+                "{} is plain HTTP without [tls]: the admin page and the API answer only loopback clients",
+                self.listen
+            ));
+        }
+        out
+    }
+
     /// Read `DIR/scepd.toml` (defaults when absent), then `SCEPD_DATABASE_URL`.
     pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
         let path = data_dir.join(FILE);

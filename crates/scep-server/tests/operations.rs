@@ -66,3 +66,23 @@ async fn the_audit_trail_metrics_and_json_logs_tell_what_happened() {
             .is_ok_and(|v| v["fields"]["message"] == "request refused" && v["span"]["transaction_id"] == "FAILED-TX-1")
     }));
 }
+
+#[test]
+fn status_and_start_up_name_what_integrations_trip_on() {
+    let server = Server::start(|cfg| {
+        *cfg = cfg.replace("password_validity_minutes = 60", "password_validity_minutes = 15");
+    });
+    let dir = server.data_dir().to_str().unwrap().to_owned();
+    let out = server.cli(&["status", "--data-dir", &dir]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("WARNING: challenge.password_validity_minutes is 15: integrations that fetch a challenge"),
+        "{text}"
+    );
+    assert!(server.logged(|l| l.contains("WARN") && l.contains("password_validity_minutes is 15")));
+    // The default configuration has nothing to warn about.
+    let quiet = Server::start(|_| {});
+    let out = quiet.cli(&["status", "--data-dir", quiet.data_dir().to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("WARNING: challenge"));
+}

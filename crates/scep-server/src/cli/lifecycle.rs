@@ -126,6 +126,9 @@ pub(super) async fn status(dir: &Path) -> anyhow::Result<()> {
     let store = open_store(dir).await?;
     println!("certificates: {}", store.count_certificates().await?);
     println!("pending requests: {}", store.list_pending(Some("pending")).await?.len());
+    for w in config.deployment_warnings() {
+        println!("WARNING: {w}");
+    }
     Ok(())
 }
 

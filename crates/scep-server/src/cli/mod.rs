@@ -564,8 +564,8 @@ async fn serve(dir: &Path, listen: Option<&str>) -> anyhow::Result<()> {
         c.listen = addr.parse().with_context(|| format!("--listen {addr:?} is not an address like 127.0.0.1:8080"))?;
         l.config = Arc::new(c);
     }
-    if l.config.challenge.mode == config::ChallengeMode::None {
-        tracing::warn!("challenge.mode is \"none\": anyone who can reach this server can enroll");
+    for w in l.config.deployment_warnings() {
+        tracing::warn!("{w}");
     }
     let mut authority = Authority::new(l.ca, l.store, l.config.clone(), clock())?.with_audit();
     let hook = &l.config.webhook;

@@ -39,7 +39,13 @@ pub fn require_secure(state: &AppState, transport: Option<Transport>, peer: Sock
     if tls || peer.ip().is_loopback() || state.authority.config().admin.allow_plain_http {
         return Ok(());
     }
-    Err((StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/plain")], "This page is served over HTTPS only.\n")
+    Err((
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/plain")],
+        "This page is served over HTTPS only.\n\nIt hands out enrollment passwords and takes logins, which plain HTTP \
+         would show to the network. Use the server's https:// address (its [tls] listener), or ask the administrator \
+         to set admin.allow_plain_http = true.\n",
+    )
         .into_response())
 }
 
