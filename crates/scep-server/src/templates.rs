@@ -379,6 +379,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn templates_are_chosen_by_key_usage_as_ndes_does() {
+        let mut raw = BTreeMap::new();
+        for n in ["sig", "enc", "both"] {
+            raw.insert(n.to_owned(), TemplateConfig::default());
+        }
+        let sel = SelectionConfig { signature: "sig".into(), encryption: "enc".into(), general: "both".into() };
+        let t = Templates::new(raw, sel).unwrap();
+        let key = scep::crypto::PrivateKey::generate(scep::crypto::KeyType::Rsa2048).unwrap();
+        let subject = "CN=router".parse().unwrap();
+        let csr = |ku: Option<flagset::FlagSet<KeyUsages>>| {
+            let ext: Vec<_> = ku.map(|k| scep::x509::key_usage(k).unwrap()).into_iter().collect();
+            Csr::from_der(&scep::x509::csr(&subject, &key, None, &ext).unwrap()).unwrap()
+        };
+        assert_eq!(t.select(&csr(Some(KeyUsages::DigitalSignature.into()))).name, "sig");
+        assert_eq!(t.select(&csr(Some(KeyUsages::KeyEncipherment.into()))).name, "enc");
+        assert_eq!(t.select(&csr(Some(KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment))).name, "both");
+        assert_eq!(t.select(&csr(None)).name, "both");
+    }
+
+    #[test]
     fn bad_templates_are_refused_with_the_reason() {
         let bad = |f: fn(&mut TemplateConfig)| {
             let mut c = TemplateConfig::default();

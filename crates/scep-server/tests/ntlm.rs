@@ -198,6 +198,11 @@ async fn an_authenticate_is_good_once_and_only_on_its_connection() {
     assert_eq!(b.get(Some(&authenticate)).await.0, 401);
     assert!(server.logged(|l| l.contains("an AUTHENTICATE without a CHALLENGE on this connection")));
 
+    // A Kerberos (SPNEGO) token is not a failed login: the schemes are offered again.
+    let spnego = format!("Negotiate {}", b64.encode([0x60, 0x06, 0x06, 0x04, 0x2b, 0x06, 0x01, 0x05]));
+    let (code, www) = b.get(Some(&spnego)).await;
+    assert_eq!((code, www.first().map(String::as_str)), (401, Some("Negotiate")));
+
     // Negotiate with a raw NTLM token works the same way and answers in Negotiate.
     let mut c = Conn::open(&server.base).await;
     let (code, www) = c.get(Some(&format!("Negotiate {}", b64.encode(&negotiate)))).await;

@@ -1,5 +1,5 @@
-//! The NDES admin page, `/certsrv/mscep_admin/`: byte-compatible, because products
-//! scrape it. UTF-16LE with a BOM; the thumbprint line before the password line.
+//! The NDES admin page, `/certsrv/mscep_admin/`: byte for byte NDES's pages as
+//! captured, because products scrape them. UTF-16LE with a BOM; the thumbprint line before the password line.
 
 use std::net::SocketAddr;
 

@@ -65,6 +65,7 @@ pub async fn authenticate(
             Ok(u) => Ok(u),
             Err(ntlm::Step::Challenge(answer)) => Err(ntlm::challenge_response(&answer)),
             Err(ntlm::Step::Refused(e)) => Err(refusal(state, e)),
+            Err(ntlm::Step::Offer) => Err(unauthorized(state)),
         };
     }
     let basic = state.authority.config().admin.allow_basic;

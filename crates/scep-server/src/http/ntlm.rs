@@ -127,6 +127,12 @@ pub fn token(value: &str) -> Option<(Scheme, Vec<u8>)> {
 /// One step of the exchange on connection `conn`: a CHALLENGE for a NEGOTIATE (the
 /// error is the 401 that carries it), or the user for an AUTHENTICATE.
 pub async fn step(state: &AppState, conn: u64, scheme: Scheme, token: &[u8], peer: SocketAddr) -> Result<User, Step> {
+    // A token that is no NTLM message (Kerberos inside SPNEGO, from a domain-joined
+    // browser) is not a failed login: the client is offered the schemes again.
+    if !server::is_message(token, 1) && !server::is_message(token, 3) {
+        tracing::debug!(peer = %peer.ip(), "an authorization token that is not NTLM: offering the schemes again");
+        return Err(Step::Offer);
+    }
     if state.login_throttle.blocked(peer.ip()) {
         tracing::warn!(peer = %peer.ip(), "login refused: too many failed logins from this address");
         return Err(Step::Refused(LoginError::Throttled));
@@ -186,6 +192,8 @@ pub enum Step {
     Challenge(String),
     /// The exchange failed.
     Refused(LoginError),
+    /// The token is not one this server speaks: offer the schemes again.
+    Offer,
 }
 
 /// The 401 that carries a CHALLENGE.
