@@ -212,3 +212,32 @@ async fn an_authenticate_is_good_once_and_only_on_its_connection() {
     let authenticate = format!("Negotiate {}", b64.encode(ntlm::authenticate_message(&creds, &negotiate, &challenge)));
     assert_eq!(c.get(Some(&authenticate)).await.0, 200);
 }
+
+#[test]
+fn the_console_logs_in_with_ntlm() {
+    let server = Server::start(|_| {});
+    server.add_ntlm_user("ops", PASSWORD, "admin");
+    let dir = tempfile::tempdir().unwrap();
+    let jar = dir.path().join("cookies");
+    let out = Command::new("curl")
+        .args(["-s", "--ntlm", "-u", &format!("CORP\\ops:{PASSWORD}"), "-c"])
+        .arg(&jar)
+        .args(["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}"])
+        .arg(format!("{}/console/login/windows", server.base))
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(answer.starts_with("303 ") && answer.ends_with("/console/"), "{answer}");
+    // The session cookie opens the console, with no credentials.
+    let out = Command::new("curl")
+        .args(["-s", "-b"])
+        .arg(&jar)
+        .args(["-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{}/console/", server.base))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    // A wrong password gets no session.
+    let (code, _) = curl_ntlm(&format!("{}/console/login/windows", server.base), "CORP\\ops", "wrong");
+    assert_eq!(code, 401);
+}

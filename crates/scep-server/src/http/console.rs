@@ -202,7 +202,8 @@ pub(super) async fn login_page(
 }
 
 const LOGIN_FORM: &str = "<form method=\"post\" action=\"/console/login\" class=\"box\"><p><label>User<br><input name=\"user\" id=\"user\" autocomplete=\"username\" required></label></p>\
-<p><label>Password<br><input name=\"password\" id=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p><p><button id=\"login\">Log in</button></p></form>";
+<p><label>Password<br><input name=\"password\" id=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p><p><button id=\"login\">Log in</button></p></form>\
+<p><a href=\"/console/login/windows\" id=\"login-windows\">Log in with Windows authentication (NTLM)</a></p>";
 
 pub(super) async fn login(
     State(state): State<AppState>,
@@ -219,18 +220,7 @@ pub(super) async fn login(
         return html(StatusCode::BAD_REQUEST, page("Log in", None, LOGIN_FORM));
     };
     match auth::check_password(&state, user, zeroize::Zeroizing::new(pw.to_owned()), peer).await {
-        Ok(u) => {
-            let cookie = sign_session(&state, &u.0.name, unix(state.authority.now()) + SESSION_SECS);
-            let mut r = redirect("/console/");
-            let secure = if tls { "; Secure" } else { "" };
-            let v =
-                format!("{COOKIE}={cookie}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}{secure}");
-            if let Ok(v) = HeaderValue::from_str(&v) {
-                r.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            tracing::info!(user = u.0.name, "console login");
-            r
-        }
+        Ok(u) => start_session(&state, &u, tls),
         Err(LoginError::Throttled) => html(
             StatusCode::TOO_MANY_REQUESTS,
             page("Log in", None, "<p class=\"warn\">Too many failed logins; try again later.</p>"),
@@ -243,6 +233,38 @@ pub(super) async fn login(
             page("Log in", None, &format!("<p class=\"warn\">Wrong user or password.</p>{LOGIN_FORM}")),
         ),
     }
+}
+
+/// `GET /console/login/windows`: log in with NTLM (or Negotiate carrying NTLM), as a
+/// browser on a Windows network does without asking; the session then is a cookie as
+/// for a password login.
+pub(super) async fn login_windows(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    t: Option<axum::Extension<Transport>>,
+    headers: HeaderMap,
+) -> Response {
+    let transport = t.map(|t| t.0);
+    if let Err(r) = auth::require_secure(&state, transport, peer) {
+        return r;
+    }
+    match auth::authenticate(&state, &headers, peer, transport).await {
+        Ok(u) => start_session(&state, &u, transport.is_some_and(|t| t.tls)),
+        Err(r) => r,
+    }
+}
+
+/// The redirect into the console with a new session cookie for `u`.
+fn start_session(state: &AppState, u: &auth::User, tls: bool) -> Response {
+    let cookie = sign_session(state, &u.0.name, unix(state.authority.now()) + SESSION_SECS);
+    let mut r = redirect("/console/");
+    let secure = if tls { "; Secure" } else { "" };
+    let v = format!("{COOKIE}={cookie}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}{secure}");
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    tracing::info!(user = u.0.name, "console login");
+    r
 }
 
 pub(super) async fn logout((State(state), ConnectInfo(peer), t, headers): Ctx, body: Bytes) -> Response {

@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/console", get(console::root))
         .route("/console/", get(console::overview))
         .route("/console/login", get(console::login_page).post(console::login))
+        .route("/console/login/windows", get(console::login_windows))
         .route("/console/logout", axum::routing::post(console::logout))
         .route("/console/certificates", get(console::certificates))
         .route("/console/certificates/{serial}", get(console::certificate))
