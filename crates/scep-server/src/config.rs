@@ -200,11 +200,21 @@ pub struct ScepConfig {
     /// RA certificates made by `scepd ra renew` and `scepd ca rollover` carry the
     /// Certificate Request Agent EKU, as NDES's do (`init` always gives it).
     pub ra_request_agent_eku: bool,
+    /// Accept a PKCSReq signed by a throw-away key other than its CSR's RSA key (some
+    /// NDES tools do it). Off, such a request is refused (RFC 8894 section 2.3); a CSR
+    /// key that is not RSA may always use an RSA signer, which receives the reply.
+    pub allow_foreign_signers: bool,
 }
 
 impl Default for ScepConfig {
     fn default() -> Self {
-        ScepConfig { advertise_post: true, ca_only_getcacert: false, caps: None, ra_request_agent_eku: true }
+        ScepConfig {
+            advertise_post: true,
+            ca_only_getcacert: false,
+            caps: None,
+            ra_request_agent_eku: true,
+            allow_foreign_signers: false,
+        }
     }
 }
 
@@ -616,6 +626,9 @@ ca_only_getcacert = false
 # RA certificates carry the Certificate Request Agent EKU (1.3.6.1.4.1.311.20.2.1), as
 # NDES's do; `scepd ra renew` applies a change.
 ra_request_agent_eku = true
+# A PKCSReq signed by a key other than its CSR's RSA key is refused (RFC 8894 2.3);
+# true accepts such throw-away signers (scepreq and some NDES tools use them).
+allow_foreign_signers = false
 
 [admin]
 # The admin page (/certsrv/mscep_admin/) and the API (/api/v1/) send passwords; over

@@ -145,6 +145,10 @@ fn blank(reply: &[u8], cas: &CaCerts, d: &Device) -> (Vec<u8>, Outcome) {
     let mut out = reply.to_vec();
     let pos = out.windows(nonce.len()).position(|w| w == nonce.as_slice()).unwrap();
     out[pos..pos + nonce.len()].fill(0);
+    // signingTime: OID 1.2.840.113549.1.9.5, then SET { UTCTime (13 bytes) }.
+    let oid = [0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05, 0x31, 0x0f, 0x17, 0x0d];
+    let at = out.windows(oid.len()).position(|w| w == oid).expect("a signingTime") + oid.len();
+    out[at..at + 13].fill(0);
     let n = out.len();
     out[n - 256..].fill(0); // RSA-2048 signature: the last field of the message
     (out, parsed.outcome)
@@ -173,9 +177,14 @@ async fn decryption_failures_are_indistinguishable() {
     let bad_cbc = envelope_with(&unpadded, &cas.encryption, &spec(None, false)).unwrap();
     // 4. encrypted to another certificate (the CA's)
     let wrong_cert = envelope_with(&d.csr, &cas.ca, &spec(None, true)).unwrap();
+    // 5. decrypts, but the CSR's signature does not verify
+    let mut forged = d.csr.clone();
+    let n = forged.len();
+    forged[n - 1] ^= 1;
+    let bad_csr = envelope_with(&forged, &cas.encryption, &spec(None, true)).unwrap();
 
     let mut replies = Vec::new();
-    for env in [bad_padding, wrong_len, bad_cbc, wrong_cert] {
+    for env in [bad_padding, wrong_len, bad_cbc, wrong_cert, bad_csr] {
         let before = server.logs().len();
         let r = post(&server, b.build_with_envelope(env).unwrap()).await;
         assert_eq!(r.status, 200);
@@ -342,4 +351,113 @@ async fn a_message_readable_to_its_transaction_id_gets_a_certrep_failure() {
         let (_, eku) = ra.tbs_certificate().get_extension::<x509_cert::ext::pkix::ExtendedKeyUsage>().unwrap().unwrap();
         assert!(eku.0.iter().any(|o| o.to_string() == "1.3.6.1.4.1.311.20.2.1"), "{eku:?}");
     }
+}
+
+/// The IV of an AES-256-CBC envelope, to change.
+fn iv_at(envelope: &[u8]) -> usize {
+    // OID 2.16.840.1.101.3.4.1.42 (aes256-CBC), then OCTET STRING (16).
+    let oid = [0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a, 0x04, 0x10];
+    envelope.windows(oid.len()).position(|w| w == oid).unwrap() + oid.len()
+}
+
+#[tokio::test]
+async fn a_captured_content_key_answers_once_whatever_the_message_type() {
+    let server = Server::start(|_| {});
+    let cas = ScepClient::new(&server.url()).ca_certs().await.unwrap();
+    // The victim's PKCSReq, as an eavesdropper captures it; it enrolls.
+    let victim = device(&server.challenge());
+    let captured = envelope_with(&victim.csr, &cas.encryption, &spec(None, true)).unwrap();
+    let r =
+        post(&server, builder(&victim, &cas, "VICTIM", &[1; 16]).build_with_envelope(captured.clone()).unwrap()).await;
+    let ok = ParsedCertRep::parse(&r.body, &cas.all, &victim.signer, &victim.key).unwrap();
+    assert!(matches!(ok.outcome, Outcome::Success { .. }));
+
+    // The attacker re-signs the victim's envelope under its own key, with changed IVs,
+    // as every message type: no probe is decrypted, and every answer is the same.
+    let attacker = device("not a challenge");
+    let mut replies = Vec::new();
+    let probes = [
+        (MessageType::GetCert, None),
+        (MessageType::GetCrl, None),
+        (MessageType::CertPoll, None),
+        (MessageType::PkcsReq, None),
+        (MessageType::RenewalReq, None),
+        // the unchanged ciphertext, under another signer
+        (MessageType::PkcsReq, Some(())),
+    ];
+    for (i, (mtype, unchanged)) in probes.iter().enumerate() {
+        let mut env = captured.clone();
+        if unchanged.is_none() {
+            let at = iv_at(&env);
+            env[at + 15] ^= u8::try_from(i + 1).unwrap();
+        }
+        let mut b = builder(&attacker, &cas, "PROBE", &[9; 16]);
+        b.message_type = *mtype;
+        let r = post(&server, b.build_with_envelope(env).unwrap()).await;
+        assert_eq!(r.status, 200);
+        let (blanked, outcome) = blank(&r.body, &cas, &attacker);
+        match &outcome {
+            Outcome::Failure(FailInfo::BadMessageCheck, text) => {
+                assert_eq!(text, "The message could not be verified or decrypted.", "{mtype:?}")
+            }
+            other => panic!("{mtype:?}: {other:?}"),
+        }
+        replies.push(blanked);
+    }
+    for r in &replies[1..] {
+        assert_eq!(r, &replies[0], "answers differ beyond nonce, time and signature");
+    }
+    assert!(server.logged(|l| l.contains("an encrypted key seen before came with other content")));
+    // Nothing was issued to the attacker; the victim's resend still gets its certificate.
+    assert_eq!(server.certificates().len(), 1);
+    let again = post(&server, builder(&victim, &cas, "VICTIM", &[1; 16]).build_with_envelope(captured).unwrap()).await;
+    let again = ParsedCertRep::parse(&again.body, &cas.all, &victim.signer, &victim.key).unwrap();
+    assert!(matches!(again.outcome, Outcome::Success { .. }), "{:?}", again.outcome);
+}
+
+#[tokio::test]
+async fn getcert_getcrl_and_certpoll_that_match_nothing_answer_as_an_undecryptable_message() {
+    let server = Server::start(|_| {});
+    let cas = ScepClient::new(&server.url()).ca_certs().await.unwrap();
+    let d = device("unused");
+    let unknown = cms::cert::IssuerAndSerialNumber {
+        issuer: Name::from_str("CN=Someone Else").unwrap(),
+        serial_number: x509_cert::serial_number::SerialNumber::new(&[0x42]).unwrap(),
+    };
+    let isn = der::Encode::to_der(&unknown).unwrap();
+    let ias = scep::request::issuer_and_subject(
+        &Name::from_str("CN=Someone Else").unwrap(),
+        &Name::from_str("CN=probe").unwrap(),
+    )
+    .unwrap();
+    for (mtype, body) in [(MessageType::GetCert, &isn), (MessageType::GetCrl, &isn), (MessageType::CertPoll, &ias)] {
+        let mut b = builder(&d, &cas, "NOMATCH", &[3; 16]);
+        b.message_type = mtype;
+        b.body = body;
+        let r = post(&server, b.build().unwrap()).await;
+        let rep = ParsedCertRep::parse(&r.body, &cas.all, &d.signer, &d.key).unwrap();
+        assert!(
+            matches!(&rep.outcome, Outcome::Failure(FailInfo::BadMessageCheck, t) if t == "The message could not be verified or decrypted."),
+            "{mtype:?}: {:?}",
+            rep.outcome
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pkcsreq_signed_by_a_key_other_than_its_csrs_is_refused() {
+    let server = Server::start(|_| {});
+    let cas = ScepClient::new(&server.url()).ca_certs().await.unwrap();
+    let mut d = device(&server.challenge());
+    // A throw-away RSA signer, as scepreq sends: refused unless allowed.
+    let other = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+    let subject = Name::from_str("CN=probe,O=Example").unwrap();
+    d.signer = SignerCert::from_certificate(&scep::x509::scep_signer_certificate(&subject, &other).unwrap()).unwrap();
+    let mut b = builder(&d, &cas, "FOREIGN", &[5; 16]);
+    b.signer = &other;
+    let r = post(&server, b.build().unwrap()).await;
+    let rep = ParsedCertRep::parse(&r.body, &cas.all, &d.signer, &other).unwrap();
+    assert!(matches!(rep.outcome, Outcome::Failure(FailInfo::BadRequest, _)), "{:?}", rep.outcome);
+    assert!(server.logged(|l| l.contains("signed by a key other than the CSR's")));
+    assert_eq!(server.certificates().len(), 0);
 }

@@ -207,37 +207,87 @@ pub(crate) struct EnvelopeKeys<'a> {
 /// substitute key derived from the encrypted key, so bad padding and a wrong key are
 /// indistinguishable from a bad content (RFC 3218 section 2.3).
 pub(crate) fn open_envelope(bytes: &[u8], keys: &EnvelopeKeys<'_>) -> Result<(Zeroizing<Vec<u8>>, ContentCipher)> {
-    let norm = crate::ber::normalize(bytes)?;
-    let ed = enveloped_data(&norm)?;
-    // Clients may encrypt to every certificate GetCACert returned: take the
-    // recipient info addressed to one of ours. When none is, try the first with our
-    // preferred key: it fails like any other bad key, and looks the same.
-    let (ktri, decrypter) = keys
-        .recipients
-        .iter()
-        .find_map(|(cert, dec)| ed.ktris.iter().find(|k| cert.is_named_by(&k.rid)).map(|k| (k, *dec)))
-        .or_else(|| Some((ed.ktris.first()?, keys.recipients.first()?.1)))
-        .ok_or(Error::UnsupportedAlgorithm("no key transport recipient".into()))?;
-    let transport = key_transport(&ktri.key_enc_alg)?;
-    let cipher = ContentCipher::from_oid(&ed.content_enc_alg.oid)
-        .ok_or_else(|| Error::UnsupportedAlgorithm(format!("content cipher {}", ed.content_enc_alg.oid)))?;
-    let iv = ed
-        .content_enc_alg
-        .parameters
-        .as_ref()
-        .and_then(|p| p.decode_as::<OctetString>().ok())
-        .filter(|iv| iv.as_bytes().len() == cipher.block_len())
-        .ok_or(Error::Malformed("content cipher has no valid IV"))?;
-    let ciphertext = ed.encrypted_content.ok_or(Error::Malformed("no encryptedContent"))?;
+    Envelope::parse(bytes)?.open(keys)
+}
 
-    let enc_key = ktri.enc_key;
-    let substitute = substitute_key(keys.rejection_secret, enc_key, cipher.key_len());
-    let key = match decrypter.decrypt_key(transport, enc_key) {
-        Ok(k) if k.len() == cipher.key_len() => k,
-        _ => substitute,
-    };
-    let plain = cbc_decrypt(cipher, &key, iv.as_bytes(), ciphertext).map_err(|_| Error::Decrypt)?;
-    Ok((plain, cipher))
+/// An EnvelopedData whose structure has been read, not yet decrypted.
+#[derive(Debug)]
+pub(crate) struct Envelope {
+    norm: Vec<u8>,
+}
+
+/// What a content key protects, for refusing a key that comes back with other content:
+/// a padding oracle needs one content key with many ciphertexts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvelopeId {
+    /// SHA-256 of each recipient's encrypted key.
+    pub keys: Vec<[u8; 32]>,
+    /// SHA-256 over everything else the keys are used with: the content cipher and IV,
+    /// the ciphertext, and the signer certificate.
+    pub content: [u8; 32],
+}
+
+impl Envelope {
+    /// Read the structure (DER or BER).
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self> {
+        let norm = crate::ber::normalize(bytes)?;
+        enveloped_data(&norm)?;
+        Ok(Envelope { norm })
+    }
+
+    /// The envelope's identity, with the certificate that signed the message.
+    pub(crate) fn id(&self, signer_der: &[u8]) -> Result<EnvelopeId> {
+        let ed = enveloped_data(&self.norm)?;
+        let sha256 = |parts: &[&[u8]]| -> [u8; 32] {
+            let mut c = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            for p in parts {
+                c.update(&(p.len() as u64).to_be_bytes());
+                c.update(p);
+            }
+            let mut out = [0u8; 32];
+            out.copy_from_slice(c.finish().as_ref());
+            out
+        };
+        let alg = ed.content_enc_alg.to_der()?;
+        Ok(EnvelopeId {
+            keys: ed.ktris.iter().map(|k| sha256(&[k.enc_key])).collect(),
+            content: sha256(&[&alg, ed.encrypted_content.unwrap_or_default(), signer_der]),
+        })
+    }
+
+    /// Decrypt, as [`open_envelope`] says.
+    pub(crate) fn open(&self, keys: &EnvelopeKeys<'_>) -> Result<(Zeroizing<Vec<u8>>, ContentCipher)> {
+        let ed = enveloped_data(&self.norm)?;
+        // Clients may encrypt to every certificate GetCACert returned: take the
+        // recipient info addressed to one of ours. When none is, try the first with our
+        // preferred key: it fails like any other bad key, and looks the same.
+        let (ktri, decrypter) = keys
+            .recipients
+            .iter()
+            .find_map(|(cert, dec)| ed.ktris.iter().find(|k| cert.is_named_by(&k.rid)).map(|k| (k, *dec)))
+            .or_else(|| Some((ed.ktris.first()?, keys.recipients.first()?.1)))
+            .ok_or(Error::UnsupportedAlgorithm("no key transport recipient".into()))?;
+        let transport = key_transport(&ktri.key_enc_alg)?;
+        let cipher = ContentCipher::from_oid(&ed.content_enc_alg.oid)
+            .ok_or_else(|| Error::UnsupportedAlgorithm(format!("content cipher {}", ed.content_enc_alg.oid)))?;
+        let iv = ed
+            .content_enc_alg
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<OctetString>().ok())
+            .filter(|iv| iv.as_bytes().len() == cipher.block_len())
+            .ok_or(Error::Malformed("content cipher has no valid IV"))?;
+        let ciphertext = ed.encrypted_content.ok_or(Error::Malformed("no encryptedContent"))?;
+
+        let enc_key = ktri.enc_key;
+        let substitute = substitute_key(keys.rejection_secret, enc_key, cipher.key_len());
+        let key = match decrypter.decrypt_key(transport, enc_key) {
+            Ok(k) if k.len() == cipher.key_len() => k,
+            _ => substitute,
+        };
+        let plain = cbc_decrypt(cipher, &key, iv.as_bytes(), ciphertext).map_err(|_| Error::Decrypt)?;
+        Ok((plain, cipher))
+    }
 }
 
 /// The parts of an EnvelopedData (RFC 5652 section 6.1) that key transport needs.

@@ -9,7 +9,7 @@ use der::{Decode, Encode, Sequence, asn1::OctetString, asn1::PrintableString};
 use x509_cert::{Certificate, attr::Attribute, name::Name};
 
 use crate::attr::{ContentCipher, DigestAlg, MessageType, Nonce, TransactionId, oid};
-use crate::cms::{self as c, EnvelopeKeys, SignerInfoView};
+use crate::cms::{self as c, EnvelopeId, EnvelopeKeys, SignerInfoView};
 use crate::crypto::{Decrypter, Signer};
 use crate::csr::{Csr, decode_string};
 use crate::error::{Error, Result};
@@ -159,9 +159,50 @@ impl SignedRequest {
         self.digest
     }
 
+    /// Open the envelope with the RA key and read the body: [`SignedRequest::envelope`]
+    /// then [`SealedRequest::open`].
+    pub fn open(self, recipients: &[(&Certificate, &dyn Decrypter)], rejection_secret: &[u8]) -> Result<Request> {
+        self.envelope()?.open(recipients, rejection_secret)
+    }
+
+    /// Read the envelope's structure, without decrypting it: a server can then refuse an
+    /// envelope whose content key it has seen with other content ([`SealedRequest::id`]).
+    pub fn envelope(self) -> Result<SealedRequest> {
+        if self.msg.message_type == MessageType::CertRep {
+            return Err(Error::BadRequest("a CertRep is not a request".into()));
+        }
+        let envelope = c::Envelope::parse(&self.msg.content)?;
+        Ok(SealedRequest { msg: self.msg, digest: self.digest, envelope })
+    }
+}
+
+/// A signed pkiMessage whose envelope has been read but not opened.
+#[derive(Debug)]
+pub struct SealedRequest {
+    msg: PkiMessage,
+    digest: DigestAlg,
+    envelope: c::Envelope,
+}
+
+impl SealedRequest {
+    /// How to answer this message.
+    pub fn reply_to(&self) -> &ReplyTo {
+        &self.msg.reply
+    }
+
+    /// What identifies the envelope: its encrypted keys, and what they protect here (the
+    /// ciphertext and the signer). A legitimate resend has the same identity; an
+    /// encrypted key that comes back with another ciphertext or signer is someone
+    /// probing for a padding oracle with a captured key.
+    pub fn id(&self) -> Result<EnvelopeId> {
+        self.envelope.id(self.msg.reply.recipient.der())
+    }
+
     /// Open the envelope with the RA key and read the body for the message type.
-    /// Every failure to decrypt or read the body is the same [`Error::Decrypt`]
-    /// (badMessageCheck), apart from unsupported algorithms named in clear.
+    /// Every failure from here on, to decrypt or to read or check the body (a CSR that
+    /// does not decode, does not verify or uses an algorithm scepd does not know), is
+    /// the same [`Error::Decrypt`] (badMessageCheck): until the CSR's signature checks
+    /// out nothing in the content is authenticated, and a difference would be an oracle.
     ///
     /// `recipients` are our certificates with their keys, the preferred (RA
     /// encryption) first.
@@ -171,23 +212,16 @@ impl SignedRequest {
             .map(|(cert, dec)| SignerCert::from_certificate(cert).map(|c| (c, *dec)))
             .collect::<Result<_>>()?;
         let keys = EnvelopeKeys { recipients, rejection_secret };
-        let (plain, cipher) = c::open_envelope(&self.msg.content, &keys)?;
+        let (plain, cipher) = self.envelope.open(&keys)?;
         let body = match self.msg.message_type {
             MessageType::PkcsReq | MessageType::RenewalReq => {
-                let csr = Csr::from_der(&plain).map_err(|e| match e {
-                    // A body that does not even decode as a CSR is what a wrong content
-                    // key produces: it must look exactly like one.
-                    Error::Asn1(_) => Error::Decrypt,
-                    other => other,
-                })?;
+                let csr = Csr::from_der(&plain).map_err(|_| Error::Decrypt)?;
                 if self.msg.message_type == MessageType::PkcsReq { Body::PkcsReq(csr) } else { Body::RenewalReq(csr) }
             }
             MessageType::CertPoll => Body::CertPoll(IssuerAndSubject::from_der(&plain).map_err(|_| Error::Decrypt)?),
             MessageType::GetCert => Body::GetCert(IssuerAndSerialNumber::from_der(&plain).map_err(|_| Error::Decrypt)?),
             MessageType::GetCrl => Body::GetCrl(IssuerAndSerialNumber::from_der(&plain).map_err(|_| Error::Decrypt)?),
-            MessageType::CertRep => {
-                return Err(Error::BadRequest("a CertRep is not a request".into()));
-            }
+            MessageType::CertRep => return Err(Error::BadRequest("a CertRep is not a request".into())),
         };
         let mut reply = self.msg.reply;
         reply.request_cipher = Some(cipher);

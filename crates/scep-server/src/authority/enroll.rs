@@ -117,6 +117,22 @@ impl Authority {
         }
         let now = self.clock.now();
         let renews = self.renewal_of(&reply.recipient, &csr, ctx.pki, now).await?;
+        // RFC 8894 section 2.3: a requester without a certificate signs with the key of its
+        // CSR. A foreign signer is what someone replaying a captured request under their
+        // own signature looks like; only a CSR key that cannot receive the reply (not
+        // RSA) needs another one, unless the operator allows throw-away signers.
+        let csr_key = csr.public_key();
+        if renews.is_none()
+            && csr_key.subject_public_key != signer_key.subject_public_key
+            && csr_key.algorithm.oid == scep::crypto::alg::RSA_ENCRYPTION
+            && !self.config.scep.allow_foreign_signers
+        {
+            return Err(Rejection::new(
+                FailInfo::BadRequest,
+                "The request must be signed with the key of its certificate request.",
+                "signed by a key other than the CSR's (scep.allow_foreign_signers is off)",
+            ));
+        }
         if mtype == MessageType::RenewalReq && renews.is_none() {
             return Err(Rejection::new(
                 FailInfo::BadRequest,
@@ -224,11 +240,7 @@ impl Authority {
         }
         match self.store.issued_for_poll(tid, &subject).await.map_err(internal)? {
             Some(row) => self.success(&row.der, &row.template, &ctx.note),
-            None => Err(Rejection::new(
-                FailInfo::BadCertId,
-                "No request with this transactionID is known.",
-                "CertPoll for an unknown transaction",
-            )),
+            None => Err(Rejection::unmatched("CertPoll for an unknown transaction")),
         }
     }
 

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod challenge;
 mod crl;
 mod enroll;
+mod envelopes;
 pub(crate) mod sealed;
 pub mod throttle;
 mod users;
@@ -87,6 +88,14 @@ struct Rejection {
 impl Rejection {
     fn new(info: FailInfo, public: impl Into<String>, reason: impl Into<String>) -> Self {
         Rejection { info, public: public.into(), reason: reason.into() }
+    }
+
+    /// A body that was read but matched nothing (CertPoll, GetCert, GetCRL). Nothing in
+    /// such a body is authenticated, so the answer is the one for a body that did not
+    /// decrypt: a different one would tell a prober that its ciphertext decrypted to
+    /// something that parses, which is a padding oracle.
+    fn unmatched(reason: impl Into<String>) -> Self {
+        Rejection::new(FailInfo::BadMessageCheck, UNREADABLE_TEXT, reason)
     }
 }
 
@@ -178,6 +187,8 @@ pub struct Authority {
     single_key: [u8; 32],
     ntlm_key: [u8; 32],
     challenge_throttle: throttle::Throttle,
+    decrypt_throttle: throttle::Throttle,
+    seen_keys: envelopes::SeenKeys,
     webhook: Option<Arc<dyn webhook::Webhook>>,
     audit: Option<audit::AuditSink>,
     metrics: crate::metrics::Metrics,
@@ -193,6 +204,8 @@ impl Authority {
             single_key: ca.secret("single password"),
             ntlm_key: ca.secret(crate::accounts::NTLM_KEY),
             challenge_throttle: throttle::Throttle::new(config.throttle.max_failures, window),
+            decrypt_throttle: throttle::Throttle::new(config.throttle.max_failures, window),
+            seen_keys: envelopes::SeenKeys::default(),
             webhook: None,
             audit: None,
             metrics: crate::metrics::Metrics::default(),
@@ -317,16 +330,35 @@ impl Authority {
         // request with this transactionID and signer, the single password) run while
         // the envelope is being decrypted, not after.
         let (early_tx, early_rx) = tokio::sync::oneshot::channel::<ReplyTo>();
+        let ip: Option<std::net::IpAddr> = requester.parse().ok();
         let opened = tokio::task::spawn_blocking(move || {
             let msg = PkiMessage::parse(&bytes)?;
             let reply = msg.reply_to().clone();
             let mtype = msg.message_type();
             let recipients = p2.recipients();
-            let req = msg.verify().and_then(|m| {
-                if matches!(mtype, MessageType::PkcsReq | MessageType::RenewalReq) {
-                    let _ = early_tx.send(m.reply_to().clone());
+            let req = msg.verify().and_then(|m| m.envelope()).and_then(|sealed| {
+                // Everything from here to an authenticated content answers alike
+                // (Error::Decrypt): a throttled address, a captured content key sent with
+                // other content, a failed decryption, a body that does not read.
+                if ip.is_some_and(|ip| this.decrypt_throttle.blocked(ip)) {
+                    warn!(requester = %ip.map_or_else(String::new, |i| i.to_string()), "decryption refused: too many undecryptable messages from this address");
+                    return Err(scep::Error::Decrypt);
                 }
-                m.open(&recipients, &this.rejection_secret)
+                if !this.seen_keys.admit(&sealed.id()?) {
+                    warn!(transaction_id = %sealed.reply_to().transaction_id, "an encrypted key seen before came with other content or another signer: refused before decryption");
+                    if let Some(ip) = ip {
+                        this.decrypt_throttle.failure(ip);
+                    }
+                    return Err(scep::Error::Decrypt);
+                }
+                if matches!(mtype, MessageType::PkcsReq | MessageType::RenewalReq) {
+                    let _ = early_tx.send(sealed.reply_to().clone());
+                }
+                let opened = sealed.open(&recipients, &this.rejection_secret);
+                if let (Err(scep::Error::Decrypt), Some(ip)) = (&opened, ip) {
+                    this.decrypt_throttle.failure(ip);
+                }
+                opened
             });
             Ok::<_, Unreadable>((reply, mtype, req))
         });
@@ -515,20 +547,12 @@ impl Authority {
             Body::CertPoll(ias) => self.poll(&reply, &ias, ctx).await,
             Body::GetCert(isn) => {
                 if !ctx.pki.ca.cas().any(|c| *c.cert.tbs_certificate().subject() == isn.issuer) {
-                    return Err(Rejection::new(
-                        FailInfo::BadCertId,
-                        "The issuer is not this CA.",
-                        "GetCert for a foreign issuer",
-                    ));
+                    return Err(Rejection::unmatched("GetCert for a foreign issuer"));
                 }
                 let serial = hex::encode_upper(isn.serial_number.as_bytes());
                 match self.store.certificate(&serial).await.map_err(internal)? {
                     Some(row) => Ok(Outcome::Success { certificates: vec![cert_of(&row.der)?], crls: vec![] }),
-                    None => Err(Rejection::new(
-                        FailInfo::BadCertId,
-                        "No certificate with this serial number.",
-                        format!("GetCert for unknown serial {serial}"),
-                    )),
+                    None => Err(Rejection::unmatched(format!("GetCert for unknown serial {serial}"))),
                 }
             }
             Body::GetCrl(isn) => {
@@ -540,9 +564,7 @@ impl Authority {
                     .as_ref()
                     .and_then(|r| ctx.pki.ca.by_id(&r.ca_id))
                     .or_else(|| ctx.pki.ca.cas().find(|c| *c.cert.tbs_certificate().subject() == isn.issuer))
-                    .ok_or_else(|| {
-                        Rejection::new(FailInfo::BadCertId, "The issuer is not this CA.", "GetCRL for a foreign issuer")
-                    })?;
+                    .ok_or_else(|| Rejection::unmatched("GetCRL for a foreign issuer"))?;
                 let crl = self.crl_for(ca).await.map_err(internal)?;
                 let crl = <x509_cert::crl::CertificateList as der::Decode>::from_der(&crl).map_err(internal)?;
                 Ok(Outcome::Success { certificates: vec![], crls: vec![crl] })
