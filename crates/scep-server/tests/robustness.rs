@@ -461,3 +461,37 @@ async fn a_pkcsreq_signed_by_a_key_other_than_its_csrs_is_refused() {
     assert!(server.logged(|l| l.contains("signed by a key other than the CSR's")));
     assert_eq!(server.certificates().len(), 0);
 }
+
+#[tokio::test]
+async fn a_san_that_is_not_der_is_refused_before_policy_reads_it() {
+    use x509_cert::ext::{
+        Extension,
+        pkix::{SubjectAltName, name::GeneralName},
+    };
+    let server = Server::start(|_| {});
+    let cas = ScepClient::new(&server.url()).ca_certs().await.unwrap();
+    let san = SubjectAltName(vec![GeneralName::DnsName(der::asn1::Ia5String::new("evil.example").unwrap())]);
+    let good = der::Encode::to_der(&san).unwrap();
+    // Trailing bytes after the SEQUENCE, and a non-minimal length: policy would see no
+    // SANs while a raw copy would put these bytes into the certificate.
+    let mut trailing = good.clone();
+    trailing.extend([0x04, 0x00]);
+    let mut long_form = vec![0x30, 0x81, good[1]];
+    long_form.extend(&good[2..]);
+    for (n, bytes) in [trailing, long_form].into_iter().enumerate() {
+        let ext = Extension {
+            extn_id: const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME,
+            critical: false,
+            extn_value: der::asn1::OctetString::new(bytes).unwrap(),
+        };
+        let mut d = device(&server.challenge());
+        d.csr =
+            scep::x509::csr(&Name::from_str("CN=probe,O=Example").unwrap(), &d.key, Some(&server.challenge()), &[ext])
+                .unwrap();
+        let r = post(&server, builder(&d, &cas, &format!("SAN-{n}"), &[n as u8; 16]).build().unwrap()).await;
+        let rep = ParsedCertRep::parse(&r.body, &cas.all, &d.signer, &d.key).unwrap();
+        assert!(matches!(&rep.outcome, Outcome::Failure(FailInfo::BadRequest, _)), "case {n}: {:?}", rep.outcome);
+    }
+    assert!(server.logged(|l| l.contains("subjectAltName is not DER") || l.contains("subjectAltName does not decode")));
+    assert_eq!(server.certificates().len(), 0);
+}

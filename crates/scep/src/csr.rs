@@ -58,6 +58,18 @@ struct RawCertReq<'a> {
     signature: BitStringRef<'a>,
 }
 
+/// The requested extension `T` decoded strictly: it must decode as DER and re-encode
+/// to exactly the bytes sent (no trailing bytes, no non-minimal lengths).
+fn strict<T: AssociatedOid + for<'a> Decode<'a> + Encode>(extensions: &[Extension], name: &str) -> Result<Option<T>> {
+    let Some(e) = extensions.iter().find(|e| e.extn_id == T::OID) else { return Ok(None) };
+    let bytes = e.extn_value.as_bytes();
+    let value = T::from_der(bytes).map_err(|_| Error::BadRequest(format!("the requested {name} does not decode")))?;
+    if value.to_der().ok().as_deref() != Some(bytes) {
+        return Err(Error::BadRequest(format!("the requested {name} is not DER")));
+    }
+    Ok(Some(value))
+}
+
 /// A parsed certification request whose self-signature has been checked.
 #[derive(Clone, Debug)]
 pub struct Csr {
@@ -65,13 +77,21 @@ pub struct Csr {
     info: CertReqInfo,
     challenge: Option<Challenge>,
     extensions: Vec<Extension>,
+    san: Option<SubjectAltName>,
+    key_usage: Option<KeyUsage>,
     validity: Option<RequestedValidity>,
 }
 
 impl Csr {
-    /// Parse a DER CSR and verify its signature with its own key. Bytes that do not
-    /// decode give [`Error::Asn1`]; a readable CSR with a bad signature gives
-    /// [`Error::BadRequest`].
+    /// Parse a DER CSR and verify its signature with its own key. Before the signature
+    /// checks out, bytes that do not decode give [`Error::Asn1`], a bad signature
+    /// [`Error::BadMessageCheck`] and an unknown algorithm [`Error::UnsupportedAlgorithm`];
+    /// what is wrong in a CSR whose signature verified is [`Error::BadRequest`].
+    ///
+    /// The extensions that policy reads and that go into a certificate (subjectAltName,
+    /// keyUsage) are decoded strictly and must re-encode to the bytes sent: a value
+    /// that decodes one way for the checks and goes into the certificate as other
+    /// bytes is refused, and only the re-encoded value is ever issued.
     pub fn from_der(der: &[u8]) -> Result<Self> {
         let raw = RawCertReq::from_der(der)?;
         // Verify over the bytes as sent, not a re-encoding.
@@ -80,7 +100,7 @@ impl Csr {
         crypto::verify(&info.public_key, &raw.algorithm.oid, None, &info_der, raw.signature.raw_bytes()).map_err(
             |e| match e {
                 Error::UnsupportedAlgorithm(s) => Error::UnsupportedAlgorithm(s),
-                _ => Error::BadRequest("the CSR signature does not verify".into()),
+                _ => Error::BadMessageCheck("the CSR signature does not verify"),
             },
         )?;
 
@@ -135,7 +155,9 @@ impl Csr {
             }
             _ => None,
         };
-        Ok(Csr { der: der.to_vec(), info, challenge, extensions, validity })
+        let san = strict::<SubjectAltName>(&extensions, "subjectAltName")?;
+        let key_usage = strict::<KeyUsage>(&extensions, "keyUsage")?;
+        Ok(Csr { der: der.to_vec(), info, challenge, extensions, san, key_usage, validity })
     }
 
     /// The DER as received.
@@ -162,13 +184,13 @@ impl Csr {
     pub fn extension<T: AssociatedOid + for<'a> Decode<'a>>(&self) -> Option<T> {
         self.extensions.iter().find(|e| e.extn_id == T::OID).and_then(|e| T::from_der(e.extn_value.as_bytes()).ok())
     }
-    /// Requested subject alternative names.
+    /// Requested subject alternative names (decoded strictly when the CSR was read).
     pub fn subject_alt_name(&self) -> Option<SubjectAltName> {
-        self.extension::<SubjectAltName>()
+        self.san.clone()
     }
-    /// Requested key usage.
+    /// Requested key usage (decoded strictly when the CSR was read).
     pub fn key_usage(&self) -> Option<KeyUsage> {
-        self.extension::<KeyUsage>()
+        self.key_usage
     }
     /// Validity asked for by a Windows client.
     pub fn requested_validity(&self) -> Option<RequestedValidity> {
@@ -309,7 +331,7 @@ mod wire_tests {
         let mut der = csr_with(&key, vec![]);
         let n = der.len();
         der[n - 1] ^= 1;
-        assert!(matches!(Csr::from_der(&der), Err(Error::BadRequest(_))));
+        assert!(matches!(Csr::from_der(&der), Err(Error::BadMessageCheck(_))));
         assert!(matches!(Csr::from_der(&der[..n / 2]), Err(Error::Asn1(_))));
     }
 }

@@ -199,10 +199,11 @@ impl SealedRequest {
     }
 
     /// Open the envelope with the RA key and read the body for the message type.
-    /// Every failure from here on, to decrypt or to read or check the body (a CSR that
-    /// does not decode, does not verify or uses an algorithm scepd does not know), is
-    /// the same [`Error::Decrypt`] (badMessageCheck): until the CSR's signature checks
-    /// out nothing in the content is authenticated, and a difference would be an oracle.
+    /// Every failure from here until the content is authenticated, to decrypt or to
+    /// read or check the body (a CSR that does not decode, does not verify or uses an
+    /// algorithm scepd does not know), is the same [`Error::Decrypt`] (badMessageCheck):
+    /// a difference would be an oracle. A CSR whose signature verified and that breaks
+    /// a rule is [`Error::BadRequest`].
     ///
     /// `recipients` are our certificates with their keys, the preferred (RA
     /// encryption) first.
@@ -215,7 +216,11 @@ impl SealedRequest {
         let (plain, cipher) = self.envelope.open(&keys)?;
         let body = match self.msg.message_type {
             MessageType::PkcsReq | MessageType::RenewalReq => {
-                let csr = Csr::from_der(&plain).map_err(|_| Error::Decrypt)?;
+                // Until the CSR's signature verifies, its failures are a decryption's.
+                let csr = Csr::from_der(&plain).map_err(|e| match e {
+                    Error::BadRequest(why) => Error::BadRequest(why),
+                    _ => Error::Decrypt,
+                })?;
                 if self.msg.message_type == MessageType::PkcsReq { Body::PkcsReq(csr) } else { Body::RenewalReq(csr) }
             }
             MessageType::CertPoll => Body::CertPoll(IssuerAndSubject::from_der(&plain).map_err(|_| Error::Decrypt)?),

@@ -22,13 +22,10 @@ use scep::csr::Csr;
 use scep::x509::{self, CertTemplate};
 use x509_cert::{
     Certificate,
-    ext::{
-        Extension,
-        pkix::{
-            CrlDistributionPoints, KeyUsages,
-            crl::dp::DistributionPoint,
-            name::{DistributionPointName, GeneralName},
-        },
+    ext::pkix::{
+        CrlDistributionPoints, KeyUsages,
+        crl::dp::DistributionPoint,
+        name::{DistributionPointName, GeneralName},
     },
     name::Name,
 };
@@ -244,13 +241,15 @@ impl Ca {
         if !template.extended_key_usage.is_empty() {
             extensions.push(x509::extended_key_usage(template.extended_key_usage.clone())?);
         }
-        if let Some(san) = csr.extensions().iter().find(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME)
-        {
-            extensions.push(Extension {
-                extn_id: san.extn_id,
-                critical: san.critical,
-                extn_value: san.extn_value.clone(),
-            });
+        // The SANs as policy saw them, re-encoded (the CSR's own bytes are never copied);
+        // critical as requested, or when the subject is empty (RFC 5280 4.2.1.6).
+        if let Some(san) = csr.subject_alt_name() {
+            let requested_critical = csr
+                .extensions()
+                .iter()
+                .any(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME && e.critical);
+            let critical = requested_critical || csr.subject().is_empty();
+            extensions.push(x509::extension(&san, critical)?);
         }
         if let Some(base) = crl_base {
             let url = format!("{}/crl/{}.crl", base.trim_end_matches('/'), self.ca.id());
