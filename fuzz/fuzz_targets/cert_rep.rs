@@ -46,11 +46,12 @@ fuzz_target!(|data: &[u8]| {
     let reply = ReplyTo {
         transaction_id: TransactionId::new(transaction_id.clone()),
         sender_nonce: Nonce(nonce.clone()),
-        recipient: f.ra_cert.clone(),
+        recipient: scep::signer::SignerCert::from_certificate(&f.ra_cert).expect("the RA certificate reads"),
         request_cipher: Some(cipher),
     };
-    let bytes = cert_rep(&reply, &outcome, &f.signer, &f.signer_cert).expect("a reply can always be built");
-    let rep = ParsedCertRep::parse(&bytes, &trusted, &f.ra_cert, &f.ra_key).expect("our own reply parses");
+    let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+    let bytes = cert_rep(&reply, &outcome, &f.signer, &f.signer_cert, now).expect("a reply can always be built");
+    let rep = ParsedCertRep::parse(&bytes, &trusted, &reply.recipient, &f.ra_key).expect("our own reply parses");
     assert_eq!(rep.transaction_id, Some(TransactionId::new(transaction_id)));
     assert_eq!(rep.recipient_nonce, Some(Nonce(nonce)));
     match (&outcome, &rep.outcome) {

@@ -49,6 +49,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     };
+    let signer_cert = scep::signer::SignerCert::from_certificate(&f.signer_cert).expect("the signer reads");
     let builder = RequestBuilder {
         message_type,
         transaction_id: TransactionId::new("fuzz"),
@@ -57,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
         recipient: &f.ra_cert,
         cipher,
         signer: &f.signer,
-        signer_cert: &f.signer_cert,
+        signer_cert: &signer_cert,
     };
     let Ok(bytes) = builder.build_with_envelope(envelope) else { return };
     // The envelope is the signed content, opaque to the outer parser: whatever it is,

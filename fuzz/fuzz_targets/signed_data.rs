@@ -7,13 +7,20 @@
 use libfuzzer_sys::fuzz_target;
 use scep::attr::FailInfo;
 use scep::request::PkiMessage;
-use scep::response::{Outcome, cert_rep};
+use scep::response::{Outcome, cert_rep, failure_rep};
 
 fuzz_target!(|data: &[u8]| {
     let msg = match PkiMessage::parse(data) {
         Ok(m) => m,
-        Err(e) => {
-            let _ = (e.to_string(), e.fail_info());
+        Err(u) => {
+            let _ = (u.error.to_string(), u.error.fail_info());
+            // Readable to its transactionID: the answer is a FAILURE, which must not fail.
+            if let Some(to) = &u.address {
+                let f = scepd_fuzz::fixed();
+                let now = std::time::SystemTime::UNIX_EPOCH;
+                let info = FailInfo::BadMessageCheck;
+                assert!(failure_rep(to, info, "unreadable", &f.signer, &f.signer_cert, now).is_ok(), "no FAILURE");
+            }
             return;
         }
     };
@@ -26,7 +33,8 @@ fuzz_target!(|data: &[u8]| {
     let f = scepd_fuzz::fixed();
     let failure = Outcome::Failure(FailInfo::BadMessageCheck, "request rejected".into());
     // The transactionID is echoed whatever its characters: answering must not fail.
-    assert!(cert_rep(&reply, &failure, &f.signer, &f.signer_cert).is_ok(), "no FAILURE reply");
+    let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+    assert!(cert_rep(&reply, &failure, &f.signer, &f.signer_cert, now).is_ok(), "no FAILURE reply");
     let success = Outcome::Success { certificates: vec![f.ra_cert.clone()], crls: vec![] };
-    let _ = cert_rep(&reply, &success, &f.signer, &f.signer_cert);
+    let _ = cert_rep(&reply, &success, &f.signer, &f.signer_cert, now);
 });

@@ -213,41 +213,22 @@ pub fn scepd_stdin(args: &[&str], input: &str, env: &[(&str, &str)]) -> std::pro
 impl Server {
     /// `scepd user add NAME --password-stdin --permissions PERMS`.
     pub fn add_user(&self, name: &str, password: &str, permissions: &str) {
-        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let out = scepd_stdin(
-            &[
-                "user",
-                "add",
-                name,
-                "--password-stdin",
-                "--permissions",
-                permissions,
-                "--data-dir",
-                self.data_dir().to_str().unwrap(),
-            ],
-            &format!("{password}\n"),
-            &env,
-        );
-        assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+        self.user_add(name, password, permissions, &[]);
     }
 
     /// `scepd user add NAME --password-stdin --permissions PERMS --ntlm`: also NTLM.
     pub fn add_ntlm_user(&self, name: &str, password: &str, permissions: &str) {
+        self.user_add(name, password, permissions, &["--ntlm"]);
+    }
+
+    fn user_add(&self, name: &str, password: &str, permissions: &str, extra: &[&str]) {
         let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let dir = self.data_dir();
-        let args = [
-            "user",
-            "add",
-            name,
-            "--password-stdin",
-            "--permissions",
-            permissions,
-            "--ntlm",
-            "--data-dir",
-            dir.to_str().unwrap(),
-        ];
+        let mut args = vec!["user", "add", name, "--password-stdin", "--permissions", permissions];
+        args.extend_from_slice(extra);
+        args.extend(["--data-dir", dir.to_str().unwrap()]);
         let out = scepd_stdin(&args, &format!("{password}\n"), &env);
-        assert!(out.status.success(), "user add --ntlm: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "user add {extra:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// The admin page URL.
