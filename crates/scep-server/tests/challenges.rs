@@ -431,3 +431,45 @@ async fn the_webhook_allows_denies_and_times_out_to_deny() {
     }
     assert!(server.logged(|l| l.contains("no answer within")));
 }
+
+#[test]
+fn the_console_refuses_a_bound_challenge_in_single_mode() {
+    let server = Server::start(|cfg| *cfg = cfg.replace("mode = \"one-time\"", "mode = \"single\""));
+    server.add_user(USER, PASSWORD, "admin");
+    let dir = tempfile::tempdir().unwrap();
+    let jar = dir.path().join("jar");
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-b"])
+            .arg(&jar)
+            .arg("-c")
+            .arg(&jar)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    curl(&[
+        "-d",
+        &format!("user={USER}&password={}", PASSWORD.replace(' ', "+")),
+        &format!("{}/console/login", server.base),
+    ]);
+    let page = curl(&[&format!("{}/console/challenges", server.base)]);
+    let csrf =
+        Regex::new(r#"name="csrf" value="([^"]+)""#).unwrap().captures(&page).unwrap_or_else(|| panic!("{page}"))[1]
+            .to_owned();
+    let answer = curl(&[
+        "-d",
+        &format!("csrf={csrf}&subject=CN%3Ddevice1&sans="),
+        &format!("{}/console/challenges", server.base),
+    ]);
+    assert!(answer.contains("Only one-time challenges can be bound"), "{answer}");
+    assert!(!answer.contains("id=\"password\""), "the master password was shown: {answer}");
+    // Without a binding the console shows the single password, as before.
+    let answer = curl(&["-d", &format!("csrf={csrf}&subject=&sans="), &format!("{}/console/challenges", server.base)]);
+    assert!(answer.contains("The single password:"), "{answer}");
+    // The CLI follows the same rule.
+    let out =
+        server.cli(&["challenge", "new", "--subject", "CN=device1", "--data-dir", server.data_dir().to_str().unwrap()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("bind one-time challenges"));
+}

@@ -576,6 +576,10 @@ impl Authority {
     pub async fn admin_challenge(&self, created_by: &str, binding: Binding) -> anyhow::Result<AdminChallenge> {
         let c = &self.config.challenge;
         let now = self.clock.now();
+        // One rule for every caller: a binding never silently falls away.
+        if c.mode != ChallengeMode::OneTime && !binding.is_empty() {
+            return Ok(AdminChallenge::Unbindable(c.mode));
+        }
         Ok(match c.mode {
             ChallengeMode::OneTime => {
                 let params = challenge::MintParams {
@@ -619,6 +623,9 @@ pub enum AdminChallenge {
     Single(zeroize::Zeroizing<String>),
     /// This mode issues no passwords.
     NotIssued(ChallengeMode),
+    /// A binding was asked for, but only one-time challenges can be bound (the single
+    /// password serves every device): nothing was issued.
+    Unbindable(ChallengeMode),
 }
 
 /// The text a client sees for a protocol error: fixed sentences, never library text.

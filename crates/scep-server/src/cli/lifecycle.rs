@@ -170,7 +170,8 @@ pub(super) async fn profile(cmd: ProfileCommand) -> anyhow::Result<()> {
                     crate::authority::AdminChallenge::CacheFull => {
                         bail!("The password cache is full: pass --challenge or wait")
                     }
-                    crate::authority::AdminChallenge::NotIssued(_) => String::new(),
+                    crate::authority::AdminChallenge::NotIssued(_)
+                    | crate::authority::AdminChallenge::Unbindable(_) => String::new(),
                 },
             };
             let subject: x509_cert::name::Name =

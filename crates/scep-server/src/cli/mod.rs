@@ -637,12 +637,6 @@ pub(crate) async fn authority(dir: &Path) -> anyhow::Result<Authority> {
 async fn challenge_new(dir: &Path, binding: Binding) -> anyhow::Result<()> {
     let authority = authority(dir).await?;
     binding.validate(&authority.config().templates).map_err(anyhow::Error::msg)?;
-    if authority.config().challenge.mode != config::ChallengeMode::OneTime && !binding.is_empty() {
-        bail!(
-            "--subject and --san bind one-time challenges; challenge.mode is {:?}",
-            authority.config().challenge.mode.name()
-        );
-    }
     match authority.admin_challenge("cli", binding).await? {
         AdminChallenge::OneTime(m) => println!("{}", m.password.as_str()),
         AdminChallenge::Single(p) => println!("{}", p.as_str()),
@@ -656,6 +650,9 @@ async fn challenge_new(dir: &Path, binding: Binding) -> anyhow::Result<()> {
                 mode.name(),
                 dir.join(config::FILE).display()
             )
+        }
+        AdminChallenge::Unbindable(mode) => {
+            bail!("--subject and --san bind one-time challenges; challenge.mode is {:?}", mode.name())
         }
     }
     Ok(())

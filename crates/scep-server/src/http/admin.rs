@@ -103,7 +103,8 @@ pub(super) async fn page(
             html(&password_page(&thumb, &p, "This password can be used multiple times and will not expire. </P>"))
         }
         Ok(AdminChallenge::CacheFull) => html(&message_page(CACHE_FULL)),
-        Ok(AdminChallenge::NotIssued(mode)) => {
+        // The admin page asks for no binding, so Unbindable cannot come back here.
+        Ok(AdminChallenge::NotIssued(mode) | AdminChallenge::Unbindable(mode)) => {
             html(&message_page(&format!("This server issues no challenge passwords (challenge mode {}).", mode.name())))
         }
         Err(e) => {

@@ -338,7 +338,7 @@ pub(super) async fn apple_profile(
         Ok(AdminChallenge::OneTime(m)) => m.password.to_string(),
         Ok(AdminChallenge::Single(p)) => p.to_string(),
         Ok(AdminChallenge::CacheFull) => return error(StatusCode::CONFLICT, "The password cache is full."),
-        Ok(AdminChallenge::NotIssued(_)) => String::new(),
+        Ok(AdminChallenge::NotIssued(_) | AdminChallenge::Unbindable(_)) => String::new(),
         Err(e) => {
             tracing::warn!(error = %e, "API: cannot issue a challenge for a profile");
             return error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable");

@@ -583,6 +583,10 @@ pub(super) async fn create_challenge((State(state), ConnectInfo(peer), t, header
         ),
         Ok(AdminChallenge::CacheFull) => "<p class=\"warn\">The password cache is full.</p>".into(),
         Ok(AdminChallenge::NotIssued(m)) => format!("<p>This server issues no challenges (mode {}).</p>", m.name()),
+        Ok(AdminChallenge::Unbindable(m)) => format!(
+            "<p class=\"warn\">Only one-time challenges can be bound to a subject or SANs; challenge mode is {}.</p>",
+            m.name()
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "console: cannot issue a challenge");
             "<p class=\"warn\">The challenge could not be created.</p>".into()
