@@ -74,7 +74,10 @@ impl Authority {
         let tid = reply.transaction_id.as_str();
         super::audit::note(&ctx.note, |n| {
             n.subject = Some(csr.subject().to_string());
-            n.csr = Some(csr.to_der().to_vec());
+            // Kept only for the webhook's failure notification: no copy on the hot path without one.
+            if self.webhook.is_some() {
+                n.csr = Some(csr.to_der().to_vec());
+            }
         });
         let prefetched = ctx.prefetched.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         // The prefetch announced this very request's signer, so its hash is reused.
