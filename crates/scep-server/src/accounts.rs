@@ -51,6 +51,49 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
+/// Password checks (argon2id, 19 MiB and tens of milliseconds each) on their own
+/// bounded pool: a burst of logins takes at most `workers` cores from enrollment's
+/// RSA work, and more than `queue` waiting checks are refused instead of queued.
+pub struct PasswordPool {
+    workers: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    queue: usize,
+}
+
+/// The pool has no room: the login is answered "unavailable", not "wrong".
+#[derive(Debug)]
+pub struct PoolBusy;
+
+impl PasswordPool {
+    /// A pool of `workers` concurrent checks with at most `queue` waiting.
+    pub fn new(workers: usize, queue: usize) -> Self {
+        PasswordPool {
+            workers: tokio::sync::Semaphore::new(workers.max(1)),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            queue,
+        }
+    }
+
+    /// Sized for this machine: half the cores (at least one) check passwords.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Self::new(cores / 2, 64)
+    }
+
+    /// Check `password` against `phc` on the pool.
+    pub async fn verify(&self, password: zeroize::Zeroizing<String>, phc: String) -> Result<bool, PoolBusy> {
+        use std::sync::atomic::Ordering;
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(PoolBusy);
+        }
+        let permit = self.workers.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let _permit = permit.map_err(|_| PoolBusy)?;
+        tokio::task::spawn_blocking(move || verify_password(&password, &phc)).await.map_err(|_| PoolBusy)
+    }
+}
+
 /// A hash to verify against when the user does not exist, so that unknown users
 /// take as long as wrong passwords.
 pub fn dummy_hash() -> &'static str {
@@ -106,6 +149,23 @@ pub async fn set_password(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_password_pool_refuses_past_its_queue() {
+        let pool = std::sync::Arc::new(PasswordPool::new(1, 1));
+        let phc = hash_password("pw").unwrap();
+        let held = pool.workers.acquire().await.unwrap();
+        let p2 = pool.clone();
+        let (ph, pw) = (phc.clone(), zeroize::Zeroizing::new("pw".to_owned()));
+        let waiting = tokio::spawn(async move { p2.verify(pw, ph).await });
+        while pool.waiting.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(pool.verify(zeroize::Zeroizing::new("pw".to_owned()), phc.clone()).await.is_err());
+        drop(held);
+        assert!(waiting.await.unwrap().unwrap());
+        assert!(!pool.verify(zeroize::Zeroizing::new("no".to_owned()), phc).await.unwrap());
+    }
 
     #[test]
     fn hashes_verify_and_differ() {

@@ -309,6 +309,25 @@ async fn the_api_binds_reports_and_revokes_challenges() {
 }
 
 #[tokio::test]
+async fn a_challenge_bound_to_a_subject_alone_allows_no_alternative_names() {
+    let server = Server::start(|_| {});
+    server.add_user(USER, PASSWORD, "enroll");
+    let (status, c) = api(&server, "POST", "/api/v1/challenges", Some(r#"{"subject":"CN=only-subject"}"#)).await;
+    assert_eq!(status, 201, "{c}");
+    let pw = c["password"].as_str().unwrap().to_owned();
+    let key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+    let client = ScepClient::new(&server.url());
+    let mut opts = EnrollOptions::new("CN=only-subject").challenge(&pw);
+    opts.dns = vec!["anything.example.com".into()];
+    let text = refused(client.enroll(&key, &opts).await);
+    assert!(text.contains("no subject alternative names"), "{text}");
+    opts.dns = vec![];
+    let got = client.enroll(&key, &opts).await.unwrap();
+    let mut exts = got.certificate.tbs_certificate().extensions().into_iter().flatten();
+    assert!(exts.all(|e| e.extn_id != const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME));
+}
+
+#[tokio::test]
 async fn wrong_challenges_are_throttled_per_address() {
     let server = Server::start(|cfg| *cfg = cfg.replace("max_failures = 10", "max_failures = 3"));
     let good = server.challenge();
@@ -329,6 +348,31 @@ async fn failed_logins_are_throttled() {
         assert_eq!(admin_page(&server, Some(basic(USER, "nope"))).await.0, 401);
     }
     assert_eq!(admin_page(&server, Some(basic(USER, PASSWORD))).await.0, 429);
+}
+
+#[tokio::test]
+async fn parallel_wrong_logins_cannot_pass_the_limit() {
+    // Each guess is counted before its password check: eight guesses sent at once
+    // from one address get two answers "wrong" and six "throttled", not eight "wrong".
+    let server = Server::start(|cfg| *cfg = cfg.replace("max_failures = 10", "max_failures = 2"));
+    server.add_user(USER, PASSWORD, "enroll");
+    let guesses = (0..8).map(|i| admin_page(&server, Some(basic(USER, &format!("guess-{i}")))));
+    let statuses: Vec<u16> = futures_util::future::join_all(guesses).await.into_iter().map(|r| r.0).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 2, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 6, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn parallel_wrong_challenges_cannot_pass_the_limit() {
+    let server = Server::start(|cfg| *cfg = cfg.replace("max_failures = 10", "max_failures = 2"));
+    let guesses = (0..6).map(|i| {
+        let server = &server;
+        async move { refused(enroll(server, &format!("guess-{i}"), &format!("{i:016X}")).await) }
+    });
+    let texts = futures_util::future::join_all(guesses).await;
+    let wrong = texts.iter().filter(|t| t.contains("cannot be verified")).count();
+    let throttled = texts.iter().filter(|t| t.contains("Too many failed attempts")).count();
+    assert_eq!((wrong, throttled), (2, 4), "{texts:?}");
 }
 
 #[tokio::test]

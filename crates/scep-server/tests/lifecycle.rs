@@ -331,6 +331,41 @@ async fn templates_are_chosen_by_endpoint_and_their_rules_are_enforced() {
 }
 
 #[tokio::test]
+async fn a_renewal_keeps_its_template_and_cannot_climb_to_another() {
+    let server = Server::start(|cfg| {
+        cfg.push_str(
+            "\n[templates.short]\nvalidity_days = 7\n\n[templates.long]\nvalidity_days = 700\nextended_key_usage = [\"clientAuth\", \"serverAuth\", \"ipsecIKE\"]\n",
+        )
+    });
+    let short = ScepClient::new(&format!("{}/scep/short", server.base));
+    let long = ScepClient::new(&format!("{}/scep/long", server.base));
+    let key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+    let opts = EnrollOptions::new("CN=climber");
+    let got = short.enroll(&key, &opts.clone().challenge(&server.challenge())).await.unwrap();
+    // Signed by the short-lived certificate, sent to the long template: refused, as
+    // RenewalReq and as a renewal PKCSReq, with or without a challenge.
+    for mtype in [MessageType::RenewalReq, MessageType::PkcsReq] {
+        for o in [opts.clone(), opts.clone().challenge(&server.challenge())] {
+            let r = long.renew(&key, &got.certificate, &key, &o, mtype).await;
+            assert!(
+                matches!(&r, Err(ScepError::Failure { info: FailInfo::BadRequest, text }) if text.contains("keeps its template")),
+                "{mtype:?}: {r:?}"
+            );
+        }
+    }
+    // At the default endpoint and at its own, the renewal keeps the short template.
+    for client in [ScepClient::new(&server.url()), short] {
+        let new_key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+        let renewed = client.renew(&new_key, &got.certificate, &key, &opts, MessageType::RenewalReq).await.unwrap();
+        let v = renewed.certificate.tbs_certificate().validity();
+        assert_eq!((v.not_after.to_unix_duration() - v.not_before.to_unix_duration()).as_secs() / 86_400, 7);
+    }
+    let rows = server.certificates();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r["template"] == "short"), "{rows:?}");
+}
+
+#[tokio::test]
 async fn after_a_ca_rollover_clients_of_the_old_ca_still_renew() {
     let server = Server::start(|_| {});
     let client = ScepClient::new(&server.url());

@@ -312,8 +312,10 @@ impl Authority {
         }
     }
 
-    /// The template: a challenge's binding, then the endpoint's, then the renewed
-    /// certificate's, then NDES's choice by key usage.
+    /// The template. A renewal keeps the renewed certificate's (sent to another
+    /// template's endpoint, it is refused: possession of a certificate does not buy
+    /// another template's usages or validity). Otherwise a challenge's binding, then
+    /// the endpoint's, then NDES's choice by key usage.
     fn template_for(
         &self,
         csr: &Csr,
@@ -322,8 +324,28 @@ impl Authority {
         renews: Option<&CertificateRow>,
     ) -> Result<Template, Rejection> {
         let t = &self.config.templates;
-        let name = bound.or(endpoint).or_else(|| renews.map(|r| r.template.as_str()).filter(|n| t.contains(n)));
-        match name {
+        if let Some(r) = renews {
+            if endpoint.is_some_and(|e| e != r.template) {
+                return Err(Rejection::new(
+                    FailInfo::BadRequest,
+                    format!("A renewal keeps its template: send it to the endpoint of template {}.", r.template),
+                    format!(
+                        "renewal of {} (template {}) sent to template {}",
+                        r.serial,
+                        r.template,
+                        endpoint.unwrap_or("")
+                    ),
+                ));
+            }
+            return t.get(&r.template).cloned().ok_or_else(|| {
+                Rejection::new(
+                    FailInfo::BadRequest,
+                    "The template of the certificate being renewed no longer exists; enroll with a challenge.",
+                    format!("renewal of {}: template {} is not configured", r.serial, r.template),
+                )
+            });
+        }
+        match bound.or(endpoint) {
             Some(n) => t.get(n).cloned().ok_or_else(|| internal(format!("unknown template {n}"))),
             None => Ok(t.select(csr).clone()),
         }
@@ -396,19 +418,24 @@ impl Authority {
         now: SystemTime,
         single_password: Option<SinglePassword>,
     ) -> Result<Authorised, Rejection> {
-        let ip: Option<std::net::IpAddr> = requester.parse().ok();
-        if ip.is_some_and(|ip| self.challenge_throttle.blocked(ip)) {
-            return Err(Rejection::new(
+        let throttled = || {
+            Rejection::new(
                 FailInfo::BadRequest,
                 "Too many failed attempts from this address; try again later.",
                 "address throttled after repeated wrong challenges",
-            ));
-        }
+            )
+        };
+        // Counted before the check and given back unless the challenge was wrong:
+        // parallel guesses cannot pass the limit while the first are being checked.
+        let attempt = match requester.parse::<std::net::IpAddr>() {
+            Ok(ip) => Some(self.challenge_throttle.attempt(ip).ok_or_else(throttled)?),
+            Err(_) => None,
+        };
         let r = self.authorise(csr, tid, requester, now, single_password).await;
-        if let (Err(e), Some(ip)) = (&r, ip)
-            && e.public == BAD_CHALLENGE_TEXT
-        {
-            self.challenge_throttle.failure(ip);
+        match (&r, attempt) {
+            (Err(e), Some(a)) if e.public == BAD_CHALLENGE_TEXT => a.failed(),
+            (_, Some(a)) => a.succeeded(),
+            (_, None) => {}
         }
         r
     }
@@ -637,13 +664,20 @@ fn check_binding(binding: &Binding, csr: &Csr) -> Result<(), String> {
             return Err(format!("the subject must be {want}"));
         }
     }
-    if let Some(sans) = &binding.sans {
+    // A binding to a subject alone allows that subject and no alternative names.
+    let no_sans = Vec::new();
+    let sans = binding.sans.as_ref().or(binding.subject.as_ref().map(|_| &no_sans));
+    if let Some(sans) = sans {
         let mut want: Vec<String> = sans.iter().map(|s| s.to_ascii_lowercase()).collect();
         let mut got: Vec<String> = crate::names::sans(csr).iter().map(|s| s.to_ascii_lowercase()).collect();
         want.sort();
         got.sort();
         if want != got {
-            return Err(format!("the subject alternative names must be {}", sans.join(", ")));
+            return Err(if sans.is_empty() {
+                "the request may carry no subject alternative names".to_owned()
+            } else {
+                format!("the subject alternative names must be {}", sans.join(", "))
+            });
         }
     }
     Ok(())

@@ -340,24 +340,32 @@ impl Authority {
                 // Everything from here to an authenticated content answers alike
                 // (Error::Decrypt): a throttled address, a captured content key sent with
                 // other content, a failed decryption, a body that does not read.
-                if ip.is_some_and(|ip| this.decrypt_throttle.blocked(ip)) {
-                    warn!(requester = %ip.map_or_else(String::new, |i| i.to_string()), "decryption refused: too many undecryptable messages from this address");
-                    return Err(scep::Error::Decrypt);
-                }
+                // Counted before decryption, given back when it succeeds.
+                let attempt = match ip {
+                    Some(ip) => match this.decrypt_throttle.attempt(ip) {
+                        Some(a) => Some(a),
+                        None => {
+                            warn!(requester = %ip, "decryption refused: too many undecryptable messages from this address");
+                            return Err(scep::Error::Decrypt);
+                        }
+                    },
+                    None => None,
+                };
+                let settle = |opened: bool| match attempt {
+                    Some(a) if opened => a.succeeded(),
+                    Some(a) => a.failed(),
+                    None => {}
+                };
                 if !this.seen_keys.admit(&sealed.id()?) {
                     warn!(transaction_id = %sealed.reply_to().transaction_id, "an encrypted key seen before came with other content or another signer: refused before decryption");
-                    if let Some(ip) = ip {
-                        this.decrypt_throttle.failure(ip);
-                    }
+                    settle(false);
                     return Err(scep::Error::Decrypt);
                 }
                 if matches!(mtype, MessageType::PkcsReq | MessageType::RenewalReq) {
                     let _ = early_tx.send(sealed.reply_to().clone());
                 }
                 let opened = sealed.open(&recipients, &this.rejection_secret);
-                if let (Err(scep::Error::Decrypt), Some(ip)) = (&opened, ip) {
-                    this.decrypt_throttle.failure(ip);
-                }
+                settle(!matches!(opened, Err(scep::Error::Decrypt)));
                 opened
             });
             Ok::<_, Unreadable>((reply, mtype, req))

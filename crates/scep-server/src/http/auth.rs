@@ -136,28 +136,35 @@ fn throttled() -> Response {
         .into_response()
 }
 
-/// Check a user's password (argon2, on the blocking pool); failures are throttled per
-/// address and logged without the password.
+/// Check a user's password (argon2, on the password pool). The attempt is counted
+/// against the address before the check and given back when it succeeds, so parallel
+/// guesses cannot pass the limit; failures are logged without the password.
 pub async fn check_password(
     state: &AppState,
     name: &str,
     password: zeroize::Zeroizing<String>,
     peer: SocketAddr,
 ) -> Result<User, LoginError> {
-    if state.login_throttle.blocked(peer.ip()) {
+    let Some(attempt) = state.login_throttle.attempt(peer.ip()) else {
         tracing::warn!(peer = %peer.ip(), "login refused: too many failed logins from this address");
         return Err(LoginError::Throttled);
-    }
+    };
     let user = state.authority.user(name).await.map_err(|e| {
         tracing::warn!(error = %e, "user lookup failed");
         LoginError::Unavailable
     })?;
     let hash = user.as_ref().map_or_else(|| accounts::dummy_hash().to_owned(), |u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &hash)).await.unwrap_or(false);
+    let ok = state.passwords.verify(password, hash).await.map_err(|_| {
+        tracing::warn!(peer = %peer.ip(), "login refused: too many password checks waiting");
+        LoginError::Unavailable
+    })?;
     match user {
-        Some(u) if ok => Ok(User(u)),
+        Some(u) if ok => {
+            attempt.succeeded();
+            Ok(User(u))
+        }
         _ => {
-            state.login_throttle.failure(peer.ip());
+            attempt.failed();
             tracing::warn!(user = name, peer = %peer.ip(), "failed login");
             Err(LoginError::Wrong)
         }

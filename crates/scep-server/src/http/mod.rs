@@ -38,6 +38,8 @@ pub struct AppState {
     pub authority: Arc<Authority>,
     /// Failed logins per address.
     pub login_throttle: Arc<Throttle>,
+    /// Password checks, on their own bounded pool.
+    pub passwords: Arc<crate::accounts::PasswordPool>,
     /// NTLM exchanges and NTLM-authenticated connections.
     ntlm: Arc<ntlm::Sessions>,
 }
@@ -48,7 +50,8 @@ impl AppState {
         let t = &authority.config().throttle;
         let login_throttle = Arc::new(Throttle::new(t.max_failures, Duration::from_secs(t.window_secs)));
         let ntlm = Arc::new(ntlm::Sessions::new(authority.config().limits.max_connections));
-        AppState { authority, login_throttle, ntlm }
+        let passwords = Arc::new(crate::accounts::PasswordPool::for_this_machine());
+        AppState { authority, login_throttle, passwords, ntlm }
     }
 }
 

@@ -21,6 +21,7 @@ use scep_ntlm::{Challenge, server};
 
 use super::AppState;
 use super::auth::{LoginError, User};
+use crate::store::UserRow;
 
 /// How long a CHALLENGE waits for its AUTHENTICATE.
 pub const CHALLENGE_TTL: Duration = Duration::from_secs(60);
@@ -160,28 +161,45 @@ pub async fn step(state: &AppState, conn: u64, scheme: Scheme, token: &[u8], pee
         }
         return Err(Step::Challenge(answer));
     }
-    let failed = |why: String| {
-        state.login_throttle.failure(peer.ip());
-        tracing::warn!(peer = %peer.ip(), reason = why, "failed NTLM login");
-        Step::Refused(LoginError::Wrong)
+    // Counted before the check, given back on success: parallel AUTHENTICATEs cannot
+    // pass the limit.
+    let Some(attempt) = state.login_throttle.attempt(peer.ip()) else {
+        tracing::warn!(peer = %peer.ip(), "login refused: too many failed logins from this address");
+        return Err(Step::Refused(LoginError::Throttled));
     };
-    let Some(pending) = state.ntlm.take(conn) else {
-        return Err(failed("an AUTHENTICATE without a CHALLENGE on this connection (or after it expired)".into()));
-    };
-    if pending.scheme != scheme {
-        return Err(failed("the AUTHENTICATE changed the authentication scheme".into()));
-    }
-    let auth = server::Authenticate::parse(token).map_err(|e| failed(e.to_string()))?;
-    match state.authority.ntlm_user(&auth, &pending.negotiate, &pending.challenge).await {
+    let verified = authenticate(state, conn, scheme, token).await;
+    match verified {
         Ok(user) => {
+            attempt.succeeded();
             tracing::info!(user = user.name, scheme = scheme.name(), peer = %peer.ip(), "NTLM login");
             state.ntlm.authenticated(conn, &user.name);
             Ok(User(user))
         }
-        Err(crate::authority::NtlmRefusal::Wrong(why)) => Err(failed(why)),
+        Err(Some(why)) => {
+            attempt.failed();
+            tracing::warn!(peer = %peer.ip(), reason = why, "failed NTLM login");
+            Err(Step::Refused(LoginError::Wrong))
+        }
+        Err(None) => Err(Step::Refused(LoginError::Unavailable)),
+    }
+}
+
+/// Check an AUTHENTICATE against this connection's CHALLENGE: the user, or why not
+/// (`None`: the store failed, not the client).
+async fn authenticate(state: &AppState, conn: u64, scheme: Scheme, token: &[u8]) -> Result<UserRow, Option<String>> {
+    let Some(pending) = state.ntlm.take(conn) else {
+        return Err(Some("an AUTHENTICATE without a CHALLENGE on this connection (or after it expired)".into()));
+    };
+    if pending.scheme != scheme {
+        return Err(Some("the AUTHENTICATE changed the authentication scheme".into()));
+    }
+    let auth = server::Authenticate::parse(token).map_err(|e| Some(e.to_string()))?;
+    match state.authority.ntlm_user(&auth, &pending.negotiate, &pending.challenge).await {
+        Ok(user) => Ok(user),
+        Err(crate::authority::NtlmRefusal::Wrong(why)) => Err(Some(why)),
         Err(crate::authority::NtlmRefusal::Unavailable(e)) => {
             tracing::warn!(error = e, "NTLM login: store unavailable");
-            Err(Step::Refused(LoginError::Unavailable))
+            Err(None)
         }
     }
 }
