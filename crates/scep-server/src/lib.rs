@@ -14,3 +14,4 @@ mod names;
 pub mod profile;
 pub mod store;
 pub mod templates;
+pub mod text;

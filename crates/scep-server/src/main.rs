@@ -16,6 +16,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> std::process::ExitCode {
+    use tracing_subscriber::field::MakeExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -24,7 +25,15 @@ async fn run() -> std::process::ExitCode {
     if std::env::var("SCEPD_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().with_current_span(true).init();
     } else {
-        builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+        // Values a client chose (subjects, transactionIDs, error texts) cannot forge a
+        // line or send escape sequences: control characters are written escaped.
+        let fields = tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+            let text = format!("{value:?}");
+            let text = scep_server::text::escape_controls(&text);
+            if field.name() == "message" { write!(w, "{text}") } else { write!(w, "{field}={text}") }
+        })
+        .delimited(" ");
+        builder.fmt_fields(fields).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
     }
     let cli = scep_server::cli::Cli::parse();
     match scep_server::cli::run(cli).await {

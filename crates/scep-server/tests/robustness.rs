@@ -495,3 +495,65 @@ async fn a_san_that_is_not_der_is_refused_before_policy_reads_it() {
     assert!(server.logged(|l| l.contains("subjectAltName is not DER") || l.contains("subjectAltName does not decode")));
     assert_eq!(server.certificates().len(), 0);
 }
+
+/// `scepd audit` rows, as JSON, once `want` of them with `outcome` are there (the
+/// writer commits a little after the answers).
+fn audit_rows(server: &Server, outcome: &str, want: usize) -> Vec<serde_json::Value> {
+    let dir = server.data_dir();
+    let mut rows = Vec::new();
+    for _ in 0..50 {
+        let out = common::scepd(&["audit", "--json", "--outcome", outcome, "--data-dir", dir.to_str().unwrap()]);
+        rows = serde_json::from_slice(&out.stdout).unwrap();
+        if rows.len() >= want {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    rows
+}
+
+#[tokio::test]
+async fn client_chosen_text_is_bounded_in_the_audit_trail_and_escaped_when_shown() {
+    let server = Server::start(|_| {});
+    let cas = ScepClient::new(&server.url()).ca_certs().await.unwrap();
+    let challenge = server.challenge();
+
+    // A 300-character transactionID is refused with a reason, before any decryption.
+    let d = device(&challenge);
+    let long_tid = "A".repeat(300);
+    let reply = post(&server, builder(&d, &cas, &long_tid, &[3; 16]).build().unwrap()).await;
+    let rep = ParsedCertRep::parse(&reply.body, &cas.all, &d.signer, &d.key).unwrap();
+    match rep.outcome {
+        Outcome::Failure(FailInfo::BadRequest, text) => {
+            assert!(text.contains("transactionID is longer than 256"), "{text}")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A subject carrying a newline and a terminal escape sequence (a wrong challenge,
+    // so it is refused and recorded): `scepd audit` shows it escaped on one line.
+    let key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+    let subject = Name::from_str("CN=evil\n2026-12-03 forged line \u{1b}[2J").unwrap();
+    let csr = scep::x509::csr(&subject, &key, Some("wrong"), &[]).unwrap();
+    let signer = SignerCert::from_certificate(&scep::x509::scep_signer_certificate(&subject, &key).unwrap()).unwrap();
+    let evil = Device { key, signer, csr };
+    post(&server, builder(&evil, &cas, "EVIL", &[4; 16]).build().unwrap()).await;
+    let rows = audit_rows(&server, "failure", 2);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r["transaction_id"].as_str().unwrap().len() < 300), "{rows:?}");
+    let out = common::scepd(&["audit", "--outcome", "failure", "--data-dir", server.data_dir().to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.contains("CN=evil"), "{text}");
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
+
+    // Fifty unreadable messages from one address: failure rows are limited to twenty
+    // per address and minute, the two above included.
+    for i in 0..50u8 {
+        assert_eq!(post(&server, vec![0x30, 0x03, 0x02, 0x01, i]).await.status, 400);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let rows = audit_rows(&server, "unreadable", 50);
+    assert_eq!(rows.len(), 18, "{} rows", rows.len());
+    still_up(&server).await;
+}

@@ -72,8 +72,24 @@ impl Authority {
         ctx: &Context<'_>,
     ) -> Result<Outcome, Rejection> {
         let tid = reply.transaction_id.as_str();
+        let subject = csr.subject().to_string();
+        if subject.len() > MAX_SUBJECT {
+            return Err(Rejection::new(
+                FailInfo::BadRequest,
+                format!("The subject is longer than {MAX_SUBJECT} characters."),
+                format!("subject of {} characters", subject.len()),
+            ));
+        }
+        let san_count = crate::names::sans(&csr).len();
+        if san_count > MAX_SANS {
+            return Err(Rejection::new(
+                FailInfo::BadRequest,
+                format!("The request has more than {MAX_SANS} subject alternative names."),
+                format!("{san_count} subject alternative names"),
+            ));
+        }
         super::audit::note(&ctx.note, |n| {
-            n.subject = Some(csr.subject().to_string());
+            n.subject = Some(subject);
             // Kept only for the webhook's failure notification: no copy on the hot path without one.
             if self.webhook.is_some() {
                 n.csr = Some(csr.to_der().to_vec());
@@ -640,6 +656,12 @@ impl Authority {
         Ok(Outcome::Success { certificates, crls: vec![] })
     }
 }
+
+/// Longest subject accepted, as RFC 4514 text (X.509's upper bounds make real ones
+/// far shorter).
+const MAX_SUBJECT: usize = 1024;
+/// Most subject alternative names accepted in one request.
+const MAX_SANS: usize = 100;
 
 /// The single password as read from the store.
 type SinglePassword = crate::store::StoreResult<Option<zeroize::Zeroizing<String>>>;

@@ -225,7 +225,7 @@ impl Authority {
 
     /// With an audit trail written to the store (servers; not CLI commands).
     pub fn with_audit(mut self) -> Self {
-        self.audit = Some(audit::AuditSink::start(self.store.clone()));
+        self.audit = Some(audit::AuditSink::start(self.store.clone(), self.clock.clone()));
         self
     }
 
@@ -335,6 +335,12 @@ impl Authority {
             let msg = PkiMessage::parse(&bytes)?;
             let reply = msg.reply_to().clone();
             let mtype = msg.message_type();
+            // Answered before any RSA work: the transactionID goes into every log line
+            // and audit row of the request.
+            if reply.transaction_id.as_str().len() > MAX_TRANSACTION_ID {
+                let why = format!("the transactionID is longer than {MAX_TRANSACTION_ID} characters");
+                return Ok((reply, mtype, Err(scep::Error::BadRequest(why))));
+            }
             let recipients = p2.recipients();
             let req = msg.verify().and_then(|m| m.envelope()).and_then(|sealed| {
                 // Everything from here to an authenticated content answers alike
@@ -374,7 +380,7 @@ impl Authority {
         let (reply, mtype, req) = match opened {
             Ok(Ok(v)) => v,
             Ok(Err(Unreadable { error, address })) => {
-                let tid = address.as_ref().map(|a| a.transaction_id.to_string());
+                let tid = address.as_ref().map(|a| crate::text::clip(a.transaction_id.as_str(), MAX_TRANSACTION_ID));
                 warn!(requester, via, transaction_id = tid, %error, "unreadable PKIOperation");
                 self.audit_entry(
                     &requester,
@@ -385,7 +391,8 @@ impl Authority {
                     "unreadable",
                     address.is_some().then(|| FailInfo::BadMessageCheck.name().to_owned()),
                     Some(error.to_string()),
-                );
+                )
+                .await;
                 self.metrics.request("PKIOperation", "unreadable");
                 // With a transactionID and senderNonce to answer to, the answer is a
                 // CertRep: clients read those, not an HTTP error.
@@ -448,17 +455,15 @@ impl Authority {
             span,
         )
         .await;
-        {
-            let n = note.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (result, fail) = match &outcome {
-                Outcome::Success { .. } if n.issued => ("issued", None),
-                Outcome::Success { .. } => ("success", None),
-                Outcome::Pending => ("pending", None),
-                Outcome::Failure(info, _) => ("failure", Some(info.name().to_owned())),
-            };
-            self.audit_entry(&requester, via, Some(&tid), Some(mtype), &n, result, fail, reason);
-            self.metrics.request("PKIOperation", result);
-        }
+        let n = std::mem::take(&mut *note.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let (result, fail) = match &outcome {
+            Outcome::Success { .. } if n.issued => ("issued", None),
+            Outcome::Success { .. } => ("success", None),
+            Outcome::Pending => ("pending", None),
+            Outcome::Failure(info, _) => ("failure", Some(info.name().to_owned())),
+        };
+        self.audit_entry(&requester, via, Some(&tid), Some(mtype), &n, result, fail, reason).await;
+        self.metrics.request("PKIOperation", result);
         let signed = ctx.signed_reply.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         let built = match (signed, &outcome) {
             (Some(der), Outcome::Success { .. }) => Ok(Ok(der)),
@@ -502,7 +507,7 @@ impl Authority {
     }
 
     #[allow(clippy::too_many_arguments)] // one audit row's worth of facts
-    fn audit_entry(
+    async fn audit_entry(
         &self,
         requester: &str,
         via: &str,
@@ -514,22 +519,25 @@ impl Authority {
         reason: Option<String>,
     ) {
         let Some(sink) = &self.audit else { return };
-        sink.record(crate::store::AuditEntry {
+        // Every text a client chose is clipped: a row is bounded whatever was sent.
+        let clip = |s: &str| crate::text::clip(s, audit::MAX_FIELD);
+        let entry = crate::store::AuditEntry {
             id: hex::encode(scep::crypto::random_bytes(8).unwrap_or_default()),
             at: unix(self.clock.now()),
             requester: requester.to_owned(),
             via: via.to_owned(),
-            transaction_id: tid.map(str::to_owned),
+            transaction_id: tid.map(|t| crate::text::clip(t, MAX_TRANSACTION_ID)),
             message_type: mtype.map(|m| m.name().to_owned()),
-            subject: n.subject.clone(),
+            subject: n.subject.as_deref().map(clip),
             template: n.template.clone(),
             outcome: outcome.to_owned(),
             fail_info,
-            reason,
+            reason: reason.as_deref().map(clip),
             serial: n.serial.clone(),
             challenge_id: n.challenge_id.clone(),
             renews_serial: n.renews_serial.clone(),
-        });
+        };
+        sink.record(entry).await;
     }
 
     fn reject(&self, tid: &str, mtype: MessageType, requester: &str, r: Rejection, csr: Option<Vec<u8>>) -> Outcome {
@@ -637,6 +645,9 @@ pub enum AdminChallenge {
 }
 
 /// The text a client sees for a protocol error: fixed sentences, never library text.
+/// Longest transactionID accepted (clients send 32 to 64 hex or base64 characters).
+const MAX_TRANSACTION_ID: usize = 256;
+
 fn public_text(e: &scep::Error) -> String {
     match e.fail_info() {
         FailInfo::BadMessageCheck => UNREADABLE_TEXT.into(),

@@ -442,17 +442,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
+                // Subjects, transactionIDs and reasons come from clients: shown escaped.
+                let esc = crate::text::escape_controls;
                 for r in rows {
                     println!(
                         "{} {} {} {} {} {}{}{}",
                         fmt_time(r.at),
-                        r.requester,
+                        esc(&r.requester),
                         r.message_type.as_deref().unwrap_or("-"),
-                        r.transaction_id.as_deref().unwrap_or("-"),
+                        esc(r.transaction_id.as_deref().unwrap_or("-")),
                         r.outcome,
-                        r.subject.as_deref().unwrap_or(""),
-                        r.serial.map(|s| format!(" serial={s}")).unwrap_or_default(),
-                        r.reason.map(|s| format!(" reason=\"{s}\"")).unwrap_or_default(),
+                        esc(r.subject.as_deref().unwrap_or("")),
+                        r.serial.map(|s| format!(" serial={}", esc(&s))).unwrap_or_default(),
+                        r.reason.map(|s| format!(" reason=\"{}\"", esc(&s))).unwrap_or_default(),
                     );
                 }
             }
