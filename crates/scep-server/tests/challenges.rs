@@ -375,6 +375,62 @@ async fn parallel_wrong_challenges_cannot_pass_the_limit() {
     assert_eq!((wrong, throttled), (2, 4), "{texts:?}");
 }
 
+/// curl with credentials and extra headers; the HTTP status and body.
+fn curl(server: &Server, method: &str, path: &str, headers: &[&str], body: Option<&str>) -> (u16, String) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-u", &format!("{USER}:{PASSWORD}"), "-X", method]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    if let Some(b) = body {
+        cmd.args(["--data", b]);
+    }
+    let out = cmd.arg(format!("{}{path}", server.base)).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_owned())
+}
+
+#[tokio::test]
+async fn cross_site_requests_cannot_revoke_or_fill_the_password_cache() {
+    let server = Server::start(|_| {});
+    server.add_user(USER, PASSWORD, "admin");
+    let key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+    let client = ScepClient::new(&server.url());
+    let got = client.enroll(&key, &EnrollOptions::new("CN=victim").challenge(&server.challenge())).await.unwrap();
+    let serial = hex::encode_upper(got.certificate.tbs_certificate().serial_number().as_bytes());
+    let revoke = format!("/api/v1/certificates/{serial}/revoke");
+    let form = "Content-Type: application/x-www-form-urlencoded";
+    let json = "Content-Type: application/json";
+    // A form on another site, posted by a browser with cached credentials.
+    let (status, _) = curl(&server, "POST", &revoke, &["Origin: https://evil.example", form], Some("reason=x"));
+    assert_eq!(status, 403);
+    let (status, _) = curl(&server, "POST", &revoke, &["Sec-Fetch-Site: cross-site", json], Some("{}"));
+    assert_eq!(status, 403);
+    // A form from a browser that sends neither header: not JSON, refused.
+    let (status, text) = curl(&server, "POST", &revoke, &[form], Some("reason=x"));
+    assert_eq!(status, 415, "{text}");
+    assert!(text.contains("Content-Type: application/json"), "{text}");
+    assert_eq!(server.certificates()[0]["status"], "valid");
+    // An <img> on another site pointing at the admin page makes no password.
+    let admin = "/certsrv/mscep_admin/";
+    let img = ["Sec-Fetch-Site: cross-site", "Sec-Fetch-Dest: image", "Sec-Fetch-Mode: no-cors"];
+    for _ in 0..3 {
+        assert_eq!(curl(&server, "GET", admin, &img, None).0, 403);
+    }
+    let (_, list) = curl(&server, "GET", "/api/v1/challenges", &[], None);
+    let outstanding: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(outstanding.as_array().map_or(0, Vec::len), 0, "{list}");
+    // The same requests from the server's own origin, a typed-in URL or a script work.
+    assert_eq!(curl(&server, "GET", admin, &["Sec-Fetch-Site: none"], None).0, 200);
+    let origin = format!("Origin: {}", server.base);
+    let (status, text) = curl(&server, "POST", &revoke, &[&origin, json], Some(r#"{"reason":"keyCompromise"}"#));
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(server.certificates()[0]["status"], "revoked");
+    // An empty POST without a content type (curl -X POST) still mints a challenge.
+    assert_eq!(curl(&server, "POST", "/api/v1/challenges", &[], None).0, 201);
+}
+
 #[tokio::test]
 async fn https_serves_the_admin_page_with_a_certificate_from_the_built_in_ca() {
     let server = Server::start(|cfg| {

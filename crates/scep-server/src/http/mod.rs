@@ -8,6 +8,7 @@ pub mod auth;
 mod console;
 mod listener;
 mod ntlm;
+mod origin;
 mod scep_routes;
 pub mod tls;
 pub mod webhook;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/crl/{file}", get(crl))
         .fallback(fallback)
         .with_state(state)
+        .layer(axum::middleware::from_fn(origin::guard))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
