@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -212,4 +213,86 @@ async fn an_administrator_runs_scepd_from_the_console() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&forged.stdout), "303", "no session: sent to the login page");
+}
+
+/// One console request with curl: status, response headers (lower-case) and body.
+fn console_curl(base: &str, path: &str, cookie: Option<&str>, form: Option<&str>, ca: Option<&Path>) -> Answer {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-D", "-", "-o", "-"]);
+    if let Some(ca) = ca {
+        cmd.arg("--cacert").arg(ca);
+    }
+    if let Some(c) = cookie {
+        cmd.args(["-H", &format!("Cookie: {c}")]);
+    }
+    if let Some(f) = form {
+        cmd.args(["--data", f]);
+    }
+    let out = cmd.arg(format!("{base}{path}")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let cookie = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: scepd_console="))
+        .map(|l| l.get("set-cookie: ".len()..).unwrap().split(';').next().unwrap().to_owned());
+    Answer { status, head: head.to_ascii_lowercase(), body: body.to_owned(), cookie }
+}
+
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+    cookie: Option<String>,
+}
+
+/// Log in: the session cookie, the CSRF token of the overview, the login's headers.
+fn login(base: &str, user: &str, pw: &str, ca: Option<&Path>) -> (String, String, String) {
+    let a = console_curl(base, "/console/login", None, Some(&format!("user={user}&password={pw}")), ca);
+    assert_eq!(a.status, 303, "{}", a.head);
+    let cookie = a.cookie.unwrap();
+    let page = console_curl(base, "/console/", Some(&cookie), None, ca);
+    assert_eq!(page.status, 200);
+    let csrf = page.body.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    (cookie, csrf, a.head)
+}
+
+#[tokio::test]
+async fn logout_and_a_password_change_end_console_sessions() {
+    let server = Server::start(|cfg| {
+        cfg.push_str("\n[tls]\nlisten = \"127.0.0.1:0\"\nnames = [\"localhost\", \"127.0.0.1\"]\n")
+    });
+    server.add_user("ops", "operator password", "admin");
+    let base = server.base.clone();
+    let pw = "operator%20password";
+
+    // Two sessions; logging out of one ends both, and a copied cookie is worthless.
+    let (first, csrf, head) = login(&base, "ops", pw, None);
+    assert!(!head.lines().any(|l| l.starts_with("set-cookie:") && l.contains("secure")), "loopback over HTTP: {head}");
+    let (second, _, _) = login(&base, "ops", pw, None);
+    let out = console_curl(&base, "/console/logout", Some(&first), Some(&format!("csrf={csrf}")), None);
+    assert_eq!(out.status, 303);
+    for cookie in [&first, &second] {
+        let a = console_curl(&base, "/console/", Some(cookie), None, None);
+        assert_eq!(a.status, 303, "{}", a.head);
+        assert!(a.head.contains("location: /console/login"), "{}", a.head);
+    }
+
+    // A password change ends the sessions too.
+    let (third, _, _) = login(&base, "ops", pw, None);
+    let out = common::scepd_stdin(
+        &["user", "passwd", "ops", "--password-stdin", "--data-dir", server.data_dir().to_str().unwrap()],
+        "a new password\n",
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(console_curl(&base, "/console/", Some(&third), None, None).status, 303);
+
+    // Over HTTPS the cookie is Secure and the pages carry HSTS.
+    let ca = server.data_dir().join("ca.pem");
+    let tls = server.tls_base.clone().unwrap().replace("127.0.0.1", "localhost");
+    let (cookie, _, head) = login(&tls, "ops", "a%20new%20password", Some(&ca));
+    assert!(head.lines().any(|l| l.starts_with("set-cookie:") && l.contains("; secure")), "{head}");
+    let a = console_curl(&tls, "/console/", Some(&cookie), None, Some(&ca));
+    assert!(a.head.contains("strict-transport-security: max-age=31536000"), "{}", a.head);
 }

@@ -38,6 +38,11 @@ impl Authority {
         self.store.user(name).await
     }
 
+    /// End every console session of `name` (logout).
+    pub async fn end_sessions(&self, name: &str) -> Result<bool, crate::store::StoreError> {
+        self.store.end_sessions(name).await
+    }
+
     /// The user an AUTHENTICATE names, when its NTLMv2 response verifies against the
     /// user's NT hash. The name rule: the domain the client sent is dropped, whether in
     /// the message's domain field or in the user name (`CORP\svc`, `svc@corp.example`,

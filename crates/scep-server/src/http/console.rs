@@ -41,9 +41,11 @@ fn key(state: &AppState) -> [u8; 32] {
     state.authority.pki().ca.secret("console session")
 }
 
-/// `user|expires|HMAC` in URL-safe base64.
-fn sign_session(state: &AppState, user: &str, expires: i64) -> String {
-    let body = format!("{user}|{expires}");
+/// `user|expires|epoch|HMAC` in URL-safe base64. The epoch is the user's session
+/// epoch when the session started: logout and a password change move it on, which
+/// ends the session on every instance.
+fn sign_session(state: &AppState, user: &str, expires: i64, epoch: i64) -> String {
+    let body = format!("{user}|{expires}|{epoch}");
     let mac = scep::crypto::hmac_sha256(&key(state), body.as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{body}|{}", hex::encode(mac)))
 }
@@ -68,12 +70,17 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
     if !scep::crypto::constant_time_eq(&mac, &want) {
         return None;
     }
-    let (user, expires) = body.rsplit_once('|')?;
+    let (rest, epoch) = body.rsplit_once('|')?;
+    let (user, expires) = rest.rsplit_once('|')?;
     if expires.parse::<i64>().ok()? < unix(state.authority.now()) {
         return None;
     }
-    // The user must still exist (removal ends its sessions).
-    let user = state.authority.store().user(user).await.ok()??;
+    // The user must still exist (removal ends its sessions), and the session must be
+    // of the user's current epoch (logout and password changes end sessions).
+    let user = state.authority.user(user).await.ok()??;
+    if epoch.parse::<i64>().ok()? != user.session_epoch {
+        return None;
+    }
     Some(Session { csrf: csrf_token(state, &cookie), user })
 }
 
@@ -82,6 +89,9 @@ fn html(status: StatusCode, body: String) -> Response {
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r.headers_mut().insert("x-frame-options", HeaderValue::from_static("DENY"));
+    // Ignored by browsers over plain HTTP (RFC 6797 section 8.1); over HTTPS it keeps
+    // them on HTTPS.
+    r.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     r.headers_mut().insert(
         "content-security-policy",
         HeaderValue::from_static(
@@ -220,7 +230,7 @@ pub(super) async fn login(
         return html(StatusCode::BAD_REQUEST, page("Log in", None, LOGIN_FORM));
     };
     match auth::check_password(&state, user, zeroize::Zeroizing::new(pw.to_owned()), peer).await {
-        Ok(u) => start_session(&state, &u, tls),
+        Ok(u) => start_session(&state, &u, tls, peer),
         Err(LoginError::Throttled) => html(
             StatusCode::TOO_MANY_REQUESTS,
             page("Log in", None, "<p class=\"warn\">Too many failed logins; try again later.</p>"),
@@ -249,16 +259,18 @@ pub(super) async fn login_windows(
         return r;
     }
     match auth::authenticate(&state, &headers, peer, transport).await {
-        Ok(u) => start_session(&state, &u, transport.is_some_and(|t| t.tls)),
+        Ok(u) => start_session(&state, &u, transport.is_some_and(|t| t.tls), peer),
         Err(r) => r,
     }
 }
 
 /// The redirect into the console with a new session cookie for `u`.
-fn start_session(state: &AppState, u: &auth::User, tls: bool) -> Response {
-    let cookie = sign_session(state, &u.0.name, unix(state.authority.now()) + SESSION_SECS);
+fn start_session(state: &AppState, u: &auth::User, tls: bool, peer: SocketAddr) -> Response {
+    let cookie = sign_session(state, &u.0.name, unix(state.authority.now()) + SESSION_SECS, u.0.session_epoch);
     let mut r = redirect("/console/");
-    let secure = if tls { "; Secure" } else { "" };
+    // Secure, so that a browser never sends it over plain HTTP, except to a console
+    // reached over loopback (the one plain-HTTP case that does not cross a network).
+    let secure = if tls || !peer.ip().is_loopback() { "; Secure" } else { "" };
     let v = format!("{COOKIE}={cookie}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}{secure}");
     if let Ok(v) = HeaderValue::from_str(&v) {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -275,6 +287,15 @@ pub(super) async fn logout((State(state), ConnectInfo(peer), t, headers): Ctx, b
     if let Err(r) = check_csrf(&s, &form(&body)) {
         return r;
     }
+    // Ends this session and the user's others: a copied cookie is worthless after it.
+    if let Err(e) = state.authority.end_sessions(&s.user.name).await {
+        tracing::warn!(error = %e, user = s.user.name, "cannot end the console sessions");
+        return html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            page("Log out", None, "<p>Service unavailable; you are still logged in.</p>"),
+        );
+    }
+    tracing::info!(user = s.user.name, "console logout");
     let mut r = redirect("/console/login");
     r.headers_mut().insert(
         header::SET_COOKIE,

@@ -220,6 +220,9 @@ pub struct UserRow {
     /// The NT hash, sealed under the server's key, for a user enabled for NTLM.
     #[serde(skip)]
     pub nt_secret: Option<Vec<u8>>,
+    /// Console sessions signed under another epoch are over (logout, password change).
+    #[serde(skip)]
+    pub session_epoch: i64,
     /// Permissions.
     pub permissions: Vec<String>,
     /// Unix seconds.
@@ -470,6 +473,9 @@ pub trait Store: Send + Sync {
     /// Replace a user's password hash and sealed NT hash (`None`: no NTLM); `false` if
     /// there is no such user.
     async fn set_user_password(&self, name: &str, password_hash: &str, nt_secret: Option<&[u8]>) -> StoreResult<bool>;
+    /// End every console session of `name` (its session epoch moves on); false when
+    /// there is no such user. A password change does the same.
+    async fn end_sessions(&self, name: &str) -> StoreResult<bool>;
     /// Remove a user; `false` if there is no such user.
     async fn remove_user(&self, name: &str) -> StoreResult<bool>;
     /// A user by name.

@@ -38,10 +38,12 @@ impl MigrationSource<'static> for Embedded {
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, "user ntlm", include_str!("../../migrations/sqlite/0002_user_ntlm.sql")),
+    (3, "user sessions", include_str!("../../migrations/sqlite/0003_user_sessions.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
     (2, "user ntlm", include_str!("../../migrations/postgres/0002_user_ntlm.sql")),
+    (3, "user sessions", include_str!("../../migrations/postgres/0003_user_sessions.sql")),
 ];
 
 /// Which database is behind the pool.
@@ -238,6 +240,7 @@ fn row_to_user(r: &AnyRow) -> StoreResult<UserRow> {
         name: r.try_get("name")?,
         password_hash: r.try_get("password_hash")?,
         nt_secret: r.try_get("nt_secret")?,
+        session_epoch: r.try_get("session_epoch")?,
         permissions: perms.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect(),
         created_at: r.try_get("created_at")?,
     })
@@ -676,9 +679,19 @@ impl Store for SqlStore {
     }
 
     async fn set_user_password(&self, name: &str, password_hash: &str, nt_secret: Option<&[u8]>) -> StoreResult<bool> {
-        let r = sqlx::query("UPDATE users SET password_hash = $1, nt_secret = $2 WHERE name = $3")
-            .bind(password_hash)
-            .bind(nt_secret)
+        let r = sqlx::query(
+            "UPDATE users SET password_hash = $1, nt_secret = $2, session_epoch = session_epoch + 1 WHERE name = $3",
+        )
+        .bind(password_hash)
+        .bind(nt_secret)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn end_sessions(&self, name: &str) -> StoreResult<bool> {
+        let r = sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE name = $1")
             .bind(name)
             .execute(&self.pool)
             .await?;
@@ -691,19 +704,21 @@ impl Store for SqlStore {
     }
 
     async fn user(&self, name: &str) -> StoreResult<Option<UserRow>> {
-        let row =
-            sqlx::query("SELECT name, password_hash, nt_secret, permissions, created_at FROM users WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            "SELECT name, password_hash, nt_secret, session_epoch, permissions, created_at FROM users WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(row_to_user).transpose()
     }
 
     async fn list_users(&self) -> StoreResult<Vec<UserRow>> {
-        let rows =
-            sqlx::query("SELECT name, password_hash, nt_secret, permissions, created_at FROM users ORDER BY name")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT name, password_hash, nt_secret, session_epoch, permissions, created_at FROM users ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(row_to_user).collect()
     }
 
