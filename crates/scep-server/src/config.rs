@@ -147,11 +147,14 @@ pub struct RenewalConfig {
     pub allow_subject_change: bool,
     /// Revoke the renewed certificate (reason superseded) when its successor is issued.
     pub revoke_superseded: bool,
+    /// Let a certificate sign more than one renewal. Off: once renewed, a certificate
+    /// cannot renew again (a copied key cannot grow a second line of certificates).
+    pub allow_repeated: bool,
 }
 
 impl Default for RenewalConfig {
     fn default() -> Self {
-        RenewalConfig { grace_days: 30, allow_subject_change: false, revoke_superseded: false }
+        RenewalConfig { grace_days: 30, allow_subject_change: false, revoke_superseded: false, allow_repeated: false }
     }
 }
 

@@ -354,15 +354,58 @@ async fn a_renewal_keeps_its_template_and_cannot_climb_to_another() {
         }
     }
     // At the default endpoint and at its own, the renewal keeps the short template.
-    for client in [ScepClient::new(&server.url()), short] {
+    let (mut current, mut current_key) = (got.certificate.clone(), None::<PrivateKey>);
+    for client in [ScepClient::new(&server.url()), short.clone()] {
         let new_key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
-        let renewed = client.renew(&new_key, &got.certificate, &key, &opts, MessageType::RenewalReq).await.unwrap();
+        let signer = current_key.as_ref().unwrap_or(&key);
+        let renewed = client.renew(&new_key, &current, signer, &opts, MessageType::RenewalReq).await.unwrap();
         let v = renewed.certificate.tbs_certificate().validity();
         assert_eq!((v.not_after.to_unix_duration() - v.not_before.to_unix_duration()).as_secs() / 86_400, 7);
+        (current, current_key) = (renewed.certificate, Some(new_key));
     }
     let rows = server.certificates();
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| r["template"] == "short"), "{rows:?}");
+    // The first certificate was renewed already: it cannot start a second line.
+    let fork = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+    let r = short.renew(&fork, &got.certificate, &key, &opts, MessageType::RenewalReq).await;
+    assert!(
+        matches!(&r, Err(ScepError::Failure { info: FailInfo::BadRequest, text }) if text.contains("renewed already")),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn only_the_requester_can_poll_for_its_certificate() {
+    let server = Server::start(|cfg| *cfg = cfg.replace("approval = \"auto\"", "approval = \"manual\""));
+    let dir = dir_arg(&server);
+    let client = ScepClient::new(&server.url());
+    let key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+    let mut opts = EnrollOptions::new("CN=polled").challenge(&server.challenge());
+    opts.transaction_id = Some("POLL-BINDING-1".into());
+    opts.max_wait = Duration::ZERO;
+    let r = client.enroll(&key, &opts).await;
+    assert!(matches!(r, Err(ScepError::StillPending { .. })), "{r:?}");
+    // Someone who knows the transactionID and subject polls with their own key.
+    let intruder = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+    let refused = |r: Result<scep_client::Polled, ScepError>| {
+        assert!(matches!(&r, Err(ScepError::Failure { info: FailInfo::BadMessageCheck, .. })), "{r:?}")
+    };
+    refused(client.poll(&intruder, "CN=polled", "POLL-BINDING-1").await);
+    assert!(matches!(client.poll(&key, "CN=polled", "POLL-BINDING-1").await, Ok(scep_client::Polled::Pending)));
+    let out = scepd(&["request", "list", "--status", "pending", "--json", "--data-dir", &dir]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let id = rows[0]["id"].as_str().unwrap();
+    let metrics = scep_client::http::HttpClient::default().get(&format!("{}/metrics", server.base), &[]).await.unwrap();
+    assert!(String::from_utf8_lossy(&metrics.body).contains("\nscepd_pending_requests 1\n"));
+    assert!(scepd(&["request", "approve", id, "--data-dir", &dir]).status.success());
+    // Approved: the intruder still gets nothing (the certificate is not sent to their key).
+    refused(client.poll(&intruder, "CN=polled", "POLL-BINDING-1").await);
+    assert!(server.certificates().is_empty());
+    let got = client.poll(&key, "CN=polled", "POLL-BINDING-1").await.unwrap();
+    assert!(matches!(got, scep_client::Polled::Issued(_)));
+    refused(client.poll(&intruder, "CN=polled", "POLL-BINDING-1").await);
+    assert!(matches!(client.poll(&key, "CN=polled", "POLL-BINDING-1").await, Ok(scep_client::Polled::Issued(_))));
 }
 
 #[tokio::test]

@@ -86,3 +86,14 @@ fn status_and_start_up_name_what_integrations_trip_on() {
     let out = quiet.cli(&["status", "--data-dir", quiet.data_dir().to_str().unwrap()]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("WARNING: challenge"));
 }
+
+#[test]
+fn the_database_file_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start(|_| {});
+    for name in ["scepd.db", "scepd.db-wal"] {
+        let path = server.data_dir().join(name);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+    }
+}

@@ -254,11 +254,35 @@ impl Authority {
     ) -> Result<Outcome, Rejection> {
         let tid = reply.transaction_id.as_str();
         let subject = ias.subject.to_string();
+        // A poll must come from the requester: signed by the request's signer key or the
+        // key of its CSR (clients make a new self-signed certificate for the same key).
+        // Anyone else who knows a transactionID and subject learns nothing, and cannot
+        // have an approved certificate sent to their own key.
+        let signer_key = &reply.recipient.public_key().subject_public_key;
         if let Some(row) = self.store.pending_for_poll(tid, &subject).await.map_err(internal)? {
+            let original = SignerCert::from_der(&row.signer_der).ok();
+            let csr_key = Csr::from_der(&row.csr).ok().map(|c| c.public_key().subject_public_key.clone());
+            let ours = original.is_some_and(|o| o.public_key().subject_public_key == *signer_key)
+                || csr_key.is_some_and(|k| k == *signer_key);
+            if !ours {
+                return Err(Rejection::unmatched("CertPoll signed by another key than the request's"));
+            }
             return self.pending_answer(row, reply, ctx).await;
         }
         match self.store.issued_for_poll(tid, &subject).await.map_err(internal)? {
-            Some(row) => self.success(&row.der, &row.template, &ctx.note),
+            Some(row) => {
+                let cert = cert_of(&row.der)?;
+                let renewed_by_signer = reply.recipient.certificate().is_some_and(|c| {
+                    row.renews_serial.as_deref()
+                        == Some(hex::encode_upper(c.tbs_certificate().serial_number().as_bytes()).as_str())
+                });
+                if cert.tbs_certificate().subject_public_key_info().subject_public_key != *signer_key
+                    && !renewed_by_signer
+                {
+                    return Err(Rejection::unmatched("CertPoll signed by another key than the request's"));
+                }
+                self.success(&row.der, &row.template, &ctx.note)
+            }
             None => Err(Rejection::unmatched("CertPoll for an unknown transaction")),
         }
     }
@@ -395,6 +419,15 @@ impl Authority {
                 FailInfo::BadRequest,
                 "The certificate signing the renewal is revoked.",
                 format!("renewal signed by revoked {serial}"),
+            ));
+        }
+        if !self.config.renewal.allow_repeated
+            && let Some(successor) = self.store.renewed_by(&serial).await.map_err(internal)?
+        {
+            return Err(Rejection::new(
+                FailInfo::BadRequest,
+                "The certificate signing the renewal was renewed already; renew with its successor or enroll again.",
+                format!("{serial} was renewed already by {successor} (renewal.allow_repeated is off)"),
             ));
         }
         let v = signer.tbs_certificate().validity();

@@ -260,7 +260,7 @@ impl Authority {
         g.database_up = self.store.ping().await.is_ok();
         if g.database_up {
             g.challenges_outstanding = self.store.list_challenges(unix(now)).await.map_or(0, |v| v.len() as u64);
-            g.pending_requests = self.store.list_pending(Some("pending")).await.map_or(0, |v| v.len() as u64);
+            g.pending_requests = self.store.count_pending().await.unwrap_or(0);
         }
         let pki = self.pki();
         let mut add = |role: &str, k: &KeyedCert| {

@@ -554,8 +554,15 @@ async fn load(dir: &Path, migrate: bool) -> anyhow::Result<Loaded> {
     Ok(Loaded { config: Arc::new(config), pass, ca, store })
 }
 
+/// The system clock. Debug builds (the test suite's) may shift it with
+/// `SCEPD_CLOCK_OFFSET_SECS` to test expiry; release builds ignore the variable, so
+/// that no environment can move a production CA's clock.
 pub(crate) fn clock() -> Arc<dyn Clock> {
-    let offset = std::env::var("SCEPD_CLOCK_OFFSET_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let offset = if cfg!(debug_assertions) {
+        std::env::var("SCEPD_CLOCK_OFFSET_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(0)
+    } else {
+        0
+    };
     Arc::new(SystemClock::with_offset(offset))
 }
 

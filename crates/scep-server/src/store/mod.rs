@@ -22,6 +22,9 @@ pub enum StoreError {
     /// Stored data that does not read back.
     #[error("corrupt stored value: {0}")]
     Corrupt(&'static str),
+    /// The database file cannot be created.
+    #[error("cannot create the database file: {0}")]
+    Io(#[from] std::io::Error),
     /// A URL we cannot open.
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
@@ -443,6 +446,10 @@ pub trait Store: Send + Sync {
     async fn list_certificates(&self, limit: u32) -> StoreResult<Vec<CertificateRow>>;
     /// Number of certificates stored.
     async fn count_certificates(&self) -> StoreResult<u64>;
+    /// The serial of a certificate issued as a renewal of `serial`, if any.
+    async fn renewed_by(&self, serial: &str) -> StoreResult<Option<String>>;
+    /// Number of requests waiting for approval, counted in the database.
+    async fn count_pending(&self) -> StoreResult<u64>;
     /// Revoke a certificate.
     async fn revoke(&self, serial: &str, reason: Option<i64>, now: i64) -> StoreResult<RevokeOutcome>;
     /// Revoked certificates issued by `ca_id`, for its CRL.

@@ -68,11 +68,36 @@ pub struct SqlStore {
 /// Advisory lock key serialising challenge creation across PostgreSQL instances.
 const CHALLENGE_LOCK: i64 = 0x5CE9_0001;
 
+/// Create the SQLite file of `url` readable by its owner only (it holds the audit
+/// trail, sealed secrets and password hashes; SQLite gives the -wal and -shm files
+/// the same mode). An existing file is left as it is, with a warning when others can
+/// read it.
+fn create_private(url: &str) -> StoreResult<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let rest = url.trim_start_matches("sqlite:");
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(':') || url.contains("mode=memory") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+                tracing::warn!(path, "the database file can be read by other users: chmod 600 it");
+            }
+            Ok(())
+        }
+        Err(e) => Err(StoreError::Io(e)),
+    }
+}
+
 impl SqlStore {
     /// Open `sqlite://PATH` (created if missing) or `postgres://...`, optionally migrating.
     pub async fn open(url: &str, migrate: bool, max_connections: u32) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let (backend, url) = if url.starts_with("sqlite:") {
+            create_private(url)?;
             let url = if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
             (Backend::Sqlite, url)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -432,6 +457,20 @@ impl Store for SqlStore {
 
     async fn count_certificates(&self) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates").fetch_one(&self.pool).await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn renewed_by(&self, serial: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT serial FROM certificates WHERE renews_serial = $1 ORDER BY issued_at LIMIT 1")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn count_pending(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_requests WHERE status = 'pending'")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
