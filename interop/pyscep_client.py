@@ -116,7 +116,9 @@ def main():
     # 4. openssl verify
     run.step("verify", lambda: openssl_verify(data_dir, st["cert_path"]), needs=["enroll"])
 
-    # 5. Renewal signed by the issued certificate, no challenge, same key
+    # 5. Renewal signed by the issued certificate, no challenge, same key. Each renewal
+    # is signed by the newest certificate: scepd lets a certificate renew once
+    # (renewal.allow_repeated).
     def renew():
         csr, _ = SigningRequest.generate_csr(cn=st["cn"], key_usage=KEY_USAGE, private_key=st["key"])
         res = client.enrol(csr=csr, identity=st["cert"], identity_private_key=st["key"])
@@ -125,6 +127,7 @@ def main():
             raise StepFailed("the renewal returned the old certificate")
         openssl_verify(data_dir, write("renewed.pem", cert.to_pem()))
         st["renewed"] = cert
+        st["current"] = (cert, st["key"])
         return "serial %X" % cert.serial_number
     run.step("renew", renew, needs=["verify"])
 
@@ -132,21 +135,25 @@ def main():
     def renew_old_challenge():
         csr, _ = SigningRequest.generate_csr(cn=st["cn"], key_usage=KEY_USAGE, password=st["pw"],
                                              private_key=st["key"])
-        res = client.enrol(csr=csr, identity=st["cert"], identity_private_key=st["key"])
+        signer, signer_key = st["current"]
+        res = client.enrol(csr=csr, identity=signer, identity_private_key=signer_key)
         cert = issued(res, st["key"].public_key.to_der(), st["cn"])
         openssl_verify(data_dir, write("renewed-old-challenge.pem", cert.to_pem()))
+        st["current"] = (cert, st["key"])
         return "serial %X" % cert.serial_number
-    run.step("renew-old-challenge", renew_old_challenge, needs=["verify"])
+    run.step("renew-old-challenge", renew_old_challenge, needs=["renew"])
 
-    # 7. Renewal with a new key, signed by the old certificate and key
+    # 7. Renewal with a new key, signed by the current certificate and its key
     def renew_new_key():
         new_key = SigningRequest.generate_pair()
         csr, _ = SigningRequest.generate_csr(cn=st["cn"], key_usage=KEY_USAGE, private_key=new_key)
-        res = client.enrol(csr=csr, identity=st["cert"], identity_private_key=st["key"])
+        signer, signer_key = st["current"]
+        res = client.enrol(csr=csr, identity=signer, identity_private_key=signer_key)
         cert = issued(res, new_key.public_key.to_der(), st["cn"])
         openssl_verify(data_dir, write("renewed-new-key.pem", cert.to_pem()))
+        st["current"] = (cert, new_key)
         return "serial %X" % cert.serial_number
-    run.step("renew-new-key", renew_new_key, needs=["verify"])
+    run.step("renew-new-key", renew_new_key, needs=["renew-old-challenge"])
 
     # 8. A new enrollment with the used challenge must be refused
     def refused_used_challenge():

@@ -158,17 +158,20 @@ def main():
             "copied" if sid_ext else "not copied")
     run.step("sans", sans, needs=["enroll"])
 
-    # 4. Renewal signed by the issued certificate, without a challenge
+    # 4. Renewal signed by the newest certificate, without a challenge (scepd lets a
+    # certificate renew once: renewal.allow_repeated)
     def renew(password, name):
         csr, _ = SigningRequest.generate_csr(st["dn"], KEY_USAGE, EKU, password, st["key"], **SANS)
-        res = client.enrol(csr=csr, identity=st["cert"], identity_private_key=st["key"])
+        signer = st.get("current", st["cert"])
+        res = client.enrol(csr=csr, identity=signer, identity_private_key=st["key"])
         cert = issued(res, st["key"].public_key.to_der(), csr_subject(csr).native)
-        if cert.serial_number == st["cert"].serial_number:
+        if cert.serial_number == signer.serial_number:
             raise StepFailed("the renewal returned the old certificate")
         openssl_verify(data_dir, write(name, cert.to_pem()))
+        st["current"] = cert
         return "serial %X" % cert.serial_number
     run.step("renew", lambda: renew(None, "renewed.pem"), needs=["verify"])
-    run.step("renew-old-challenge", lambda: renew(st["pw"], "renewed-old-challenge.pem"), needs=["verify"])
+    run.step("renew-old-challenge", lambda: renew(st["pw"], "renewed-old-challenge.pem"), needs=["renew"])
 
     def refused_used_challenge():
         ident, ident_key = SigningRequest.generate_self_signed(cn=IDENTITY_CN, key_usage=KEY_USAGE)

@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod server;
+pub mod spnego;
 
 use hmac::{Hmac, KeyInit, Mac};
 use md4::{Digest, Md4};
@@ -42,6 +43,7 @@ pub(crate) mod flag {
     pub const TARGET_TYPE_DOMAIN: u32 = 0x0001_0000;
     pub const TARGET_INFO: u32 = 0x0080_0000;
     pub const KEY_EXCH: u32 = 0x4000_0000;
+    pub const SIGN: u32 = 0x0000_0010;
     pub const ALWAYS_SIGN: u32 = 0x0000_8000;
     pub const EXTENDED_SESSION_SECURITY: u32 = 0x0008_0000;
     pub const VERSION: u32 = 0x0200_0000;

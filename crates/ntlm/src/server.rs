@@ -82,11 +82,15 @@ pub fn challenge_message(
 ) -> Result<Challenge, NtlmError> {
     let offered = negotiate_flags(negotiate)?;
     // Section 3.2.5.1.1: Unicode when the client offers it, else OEM (curl offers only
-    // OEM and follows whatever the server picks); never key exchange, signing or
-    // sealing: this is authentication only.
+    // OEM and follows whatever the server picks). Signing is granted when asked for:
+    // GSS-API's NTLM (gss-ntlmssp under SPNEGO) refuses a context without it, and no
+    // message is signed after authentication anyway. Never key exchange or sealing:
+    // this is authentication only.
     let charset = if offered & flag::UNICODE != 0 { flag::UNICODE } else { flag::OEM };
     let mut flags = charset | flag::NTLM | flag::TARGET_INFO | flag::TARGET_TYPE_DOMAIN | flag::VERSION;
-    for f in [flag::REQUEST_TARGET, flag::ALWAYS_SIGN, flag::EXTENDED_SESSION_SECURITY, flag::N128, flag::N56] {
+    for f in
+        [flag::REQUEST_TARGET, flag::SIGN, flag::ALWAYS_SIGN, flag::EXTENDED_SESSION_SECURITY, flag::N128, flag::N56]
+    {
         flags |= offered & f;
     }
     let target_name =
@@ -236,8 +240,14 @@ mod tests {
         assert_eq!(field(&c.raw, 12).unwrap(), utf16le("CORP"));
         let names: Vec<u16> = av_pairs(&c.target_info).iter().map(|(id, _)| *id).collect();
         assert_eq!(names, [AV_NB_DOMAIN, AV_NB_COMPUTER, AV_DNS_DOMAIN, AV_DNS_COMPUTER, AV_TIMESTAMP]);
-        // No key exchange, no signing (0x10) or sealing (0x20).
+        // No key exchange, no signing (0x10) or sealing (0x20) unless asked; when
+        // asked, signing only.
         assert_eq!(c.flags & (flag::KEY_EXCH | 0x10 | 0x20), 0);
+        let mut asks = negotiate_message();
+        let offered = u32_at(&asks, 12).unwrap() | flag::KEY_EXCH | flag::SIGN | 0x20;
+        asks.get_mut(12..16).unwrap().copy_from_slice(&offered.to_le_bytes());
+        let c = challenge_message(&asks, [9; 8], &identity(), 42).unwrap();
+        assert_eq!(c.flags & (flag::KEY_EXCH | 0x10 | 0x20), flag::SIGN);
         assert_ne!(c.flags & flag::TARGET_INFO, 0);
         assert_eq!(identity().dns_computer, "ndes01.corp.example");
     }

@@ -72,6 +72,49 @@ fn curl_ntlm_gets_a_challenge_and_wrong_logins_are_refused_and_throttled() {
     assert!(!db.windows(16).any(|w| w == nt), "the NT hash is in the database in clear");
 }
 
+/// `curl --negotiate -u :` with gss-ntlmssp and no Kerberos ticket: SPNEGO carrying
+/// NTLM, the credentials from an NTLM_USER_FILE. (HTTP status, body, stderr).
+fn curl_negotiate(url: &str, user: &str, password: &str) -> (u16, Vec<u8>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body");
+    let (domain, name) = user.split_once('\\').unwrap_or(("", user));
+    let users = dir.path().join("ntlm-users");
+    std::fs::write(&users, format!("{domain}:{name}:{password}\n")).unwrap();
+    let out = Command::new("curl")
+        .args(["-s", "-v", "--negotiate", "-u", ":", "-o"])
+        .arg(&body)
+        .args(["-w", "%{http_code}", url])
+        .env("NTLM_USER_FILE", &users)
+        .env("KRB5CCNAME", dir.path().join("no-ticket"))
+        .env("KRB5_CONFIG", dir.path().join("no-krb5.conf"))
+        .output()
+        .expect("curl is not installed (.ci/run installs it)");
+    let code = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
+    (code, std::fs::read(&body).unwrap_or_default(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn curl_negotiate_falls_back_to_ntlm_inside_spnego() {
+    assert!(
+        std::path::Path::new("/usr/lib/x86_64-linux-gnu/gssntlmssp/gssntlmssp.so").exists()
+            || std::path::Path::new("/usr/lib/aarch64-linux-gnu/gssntlmssp/gssntlmssp.so").exists(),
+        "gss-ntlmssp is not installed (.ci/run installs it)"
+    );
+    let server = Server::start(|cfg| *cfg = cfg.replace("max_failures = 10", "max_failures = 3"));
+    add_ntlm_user(&server, "svc");
+    let url = server.admin_url();
+    let (code, body, log) = curl_negotiate(&url, "CORP\\svc", PASSWORD);
+    assert_eq!(code, 200, "{log}");
+    assert!(log.contains("Authorization: Negotiate YE"), "curl did not send SPNEGO: {log}");
+    assert_eq!(password_on(&body).map(|p| p.len()), Some(16));
+    assert!(server.logged(|l| l.contains("NTLM login") && l.contains("Negotiate")));
+    // A wrong password is refused and counted like any other failed login.
+    for _ in 0..3 {
+        assert_eq!(curl_negotiate(&url, "CORP\\svc", "wrong").0, 401);
+    }
+    assert_eq!(curl_negotiate(&url, "CORP\\svc", PASSWORD).0, 429);
+}
+
 #[tokio::test]
 async fn without_credentials_the_admin_page_offers_negotiate_ntlm_then_basic() {
     let server = Server::start(|_| {});

@@ -254,8 +254,9 @@ impl Authority {
     ) -> Result<Outcome, Rejection> {
         let tid = reply.transaction_id.as_str();
         let subject = ias.subject.to_string();
-        // A poll must come from the requester: signed by the request's signer key or the
-        // key of its CSR (clients make a new self-signed certificate for the same key).
+        // A poll must come from the requester: signed by the request's signer (its
+        // certificate, or its key under a new self-signed certificate) or the key of its
+        // CSR, or for a renewal by the renewed certificate.
         // Anyone else who knows a transactionID and subject learns nothing, and cannot
         // have an approved certificate sent to their own key.
         let signer_key = &reply.recipient.public_key().subject_public_key;
@@ -276,8 +277,10 @@ impl Authority {
                     row.renews_serial.as_deref()
                         == Some(hex::encode_upper(c.tbs_certificate().serial_number().as_bytes()).as_str())
                 });
+                let same_signer = DigestAlg::Sha256.digest(reply.recipient.der()) == row.signer_sha256;
                 if cert.tbs_certificate().subject_public_key_info().subject_public_key != *signer_key
                     && !renewed_by_signer
+                    && !same_signer
                 {
                     return Err(Rejection::unmatched("CertPoll signed by another key than the request's"));
                 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use scep_ntlm::{Challenge, server};
+use scep_ntlm::{Challenge, server, spnego};
 
 use super::AppState;
 use super::auth::{LoginError, User};
@@ -31,7 +31,7 @@ pub const CHALLENGE_TTL: Duration = Duration::from_secs(60);
 pub enum Scheme {
     /// `NTLM`.
     Ntlm,
-    /// `Negotiate`, carrying a raw NTLM token.
+    /// `Negotiate`, carrying a raw NTLM token or NTLM inside SPNEGO.
     Negotiate,
 }
 
@@ -128,8 +128,13 @@ pub fn token(value: &str) -> Option<(Scheme, Vec<u8>)> {
 /// One step of the exchange on connection `conn`: a CHALLENGE for a NEGOTIATE (the
 /// error is the 401 that carries it), or the user for an AUTHENTICATE.
 pub async fn step(state: &AppState, conn: u64, scheme: Scheme, token: &[u8], peer: SocketAddr) -> Result<User, Step> {
-    // A token that is no NTLM message (Kerberos inside SPNEGO, from a domain-joined
-    // browser) is not a failed login: the client is offered the schemes again.
+    // NTLM inside SPNEGO (GSS-API clients without a Kerberos ticket: curl
+    // --negotiate with gss-ntlmssp) is unwrapped, and the answers are wrapped alike.
+    let spnego = scheme == Scheme::Negotiate && spnego::is_spnego(token);
+    let token = if spnego { spnego::parse(token).ok().and_then(|t| t.ntlm()).unwrap_or_default() } else { token };
+    // A token that is no NTLM message (Kerberos, alone or inside SPNEGO, from a
+    // domain-joined client) is not a failed login: the client is offered the schemes
+    // again and falls back to NTLM.
     if !server::is_message(token, 1) && !server::is_message(token, 3) {
         tracing::debug!(peer = %peer.ip(), "an authorization token that is not NTLM: offering the schemes again");
         return Err(Step::Offer);
@@ -153,7 +158,14 @@ pub async fn step(state: &AppState, conn: u64, scheme: Scheme, token: &[u8], pee
                 return Err(Step::Refused(LoginError::Wrong));
             }
         };
-        let answer = format!("{} {}", scheme.name(), base64::engine::general_purpose::STANDARD.encode(&challenge.raw));
+        let wrapped;
+        let carried = if spnego {
+            wrapped = spnego::response(spnego::NegState::AcceptIncomplete, true, Some(&challenge.raw));
+            &wrapped
+        } else {
+            &challenge.raw
+        };
+        let answer = format!("{} {}", scheme.name(), base64::engine::general_purpose::STANDARD.encode(carried));
         let pending = Pending { negotiate: token.to_vec(), challenge, scheme, at: Instant::now() };
         if !state.ntlm.start(conn, pending) {
             tracing::warn!(peer = %peer.ip(), "NTLM refused: too many connections in an NTLM exchange");

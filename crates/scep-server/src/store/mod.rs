@@ -103,6 +103,9 @@ pub struct CertificateRow {
     pub revocation_reason: Option<i64>,
     /// The serial this certificate renewed.
     pub renews_serial: Option<String>,
+    /// SHA-256 of the certificate that signed the request.
+    #[serde(skip)]
+    pub signer_sha256: Vec<u8>,
     /// DER.
     #[serde(skip)]
     pub der: Vec<u8>,

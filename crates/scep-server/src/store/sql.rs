@@ -205,6 +205,7 @@ fn row_to_cert(r: &AnyRow) -> StoreResult<CertificateRow> {
         revoked_at: r.try_get("revoked_at")?,
         revocation_reason: r.try_get("revocation_reason")?,
         renews_serial: r.try_get("renews_serial")?,
+        signer_sha256: r.try_get("signer_sha256")?,
         der: r.try_get("der")?,
     })
 }
@@ -272,7 +273,7 @@ fn row_to_user(r: &AnyRow) -> StoreResult<UserRow> {
 }
 
 const CERT_COLUMNS: &str = "serial, ca_id, subject, sans, not_before, not_after, issued_at, transaction_id, requester, \
-     template, challenge_id, status, revoked_at, revocation_reason, renews_serial, der";
+     template, challenge_id, status, revoked_at, revocation_reason, renews_serial, signer_sha256, der";
 
 #[async_trait]
 impl Store for SqlStore {
