@@ -432,6 +432,40 @@ async fn cross_site_requests_cannot_revoke_or_fill_the_password_cache() {
 }
 
 #[tokio::test]
+async fn enroll_only_users_see_and_revoke_only_their_own_challenges() {
+    let server = Server::start(|_| {});
+    server.add_user(USER, PASSWORD, "enroll");
+    server.add_user("other-mdm", "another password", "enroll");
+    server.add_user("ops", "operator password", "admin");
+    let as_user = |user: &str, pw: &str, method: &str, path: &str| -> (u16, String) {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-u", &format!("{user}:{pw}"), "-X", method])
+            .arg(format!("{}{path}", server.base))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.parse().unwrap(), body.to_owned())
+    };
+    let (status, mine) = api(&server, "POST", "/api/v1/challenges", Some("")).await;
+    assert_eq!(status, 201);
+    let id = mine["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/challenges/{id}");
+    // The other MDM account neither lists, reads nor revokes it.
+    let (_, list) = as_user("other-mdm", "another password", "GET", "/api/v1/challenges");
+    assert!(!list.contains(&id), "{list}");
+    assert_eq!(as_user("other-mdm", "another password", "GET", &path).0, 404);
+    assert_eq!(as_user("other-mdm", "another password", "DELETE", &path).0, 404);
+    // Its owner and an administrator do.
+    let (_, list) = api(&server, "GET", "/api/v1/challenges", None).await;
+    assert!(list.to_string().contains(&id), "{list}");
+    let (_, list) = as_user("ops", "operator password", "GET", "/api/v1/challenges");
+    assert!(list.contains(&id), "{list}");
+    assert_eq!(as_user("ops", "operator password", "DELETE", &path).0, 204);
+    assert_eq!(api(&server, "GET", &path, None).await.1["status"], "revoked");
+}
+
+#[tokio::test]
 async fn https_serves_the_admin_page_with_a_certificate_from_the_built_in_ca() {
     let server = Server::start(|cfg| {
         cfg.push_str("\n[tls]\nlisten = \"127.0.0.1:0\"\nnames = [\"localhost\", \"127.0.0.1\"]\n")

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use zeroize::Zeroizing;
 
-use crate::store::{Binding, NewChallenge, Store, StoreError, StoreResult};
+use crate::store::{Binding, ChallengeRow, NewChallenge, Store, StoreError, StoreResult};
 
 use super::unix;
 
@@ -107,4 +107,41 @@ fn random(n: usize) -> Vec<u8> {
     // The system RNG does not fail on supported platforms; a predictable password
     // must never be issued, so stop rather than continue.
     scep::crypto::random_bytes(n).unwrap_or_else(|_| std::process::abort())
+}
+
+/// Who asks about challenges: administrators see every one, other users only those
+/// they made (an enroll-only account of one MDM cannot see or revoke another's).
+pub struct Viewer<'a> {
+    /// The user's name (what `created_by` records).
+    pub name: &'a str,
+    /// Whether the user has the admin permission.
+    pub admin: bool,
+}
+
+impl Viewer<'_> {
+    fn sees(&self, row: &ChallengeRow) -> bool {
+        self.admin || row.created_by == self.name
+    }
+}
+
+impl super::Authority {
+    /// The outstanding challenges `viewer` may see.
+    pub async fn challenges_for(&self, viewer: &Viewer<'_>) -> StoreResult<Vec<ChallengeRow>> {
+        let now = unix(self.now());
+        Ok(self.store.list_challenges(now).await?.into_iter().filter(|r| viewer.sees(r)).collect())
+    }
+
+    /// One challenge, when `viewer` may see it.
+    pub async fn challenge_for(&self, viewer: &Viewer<'_>, id: &str) -> StoreResult<Option<ChallengeRow>> {
+        let now = unix(self.now());
+        Ok(self.store.challenge(id, now).await?.filter(|r| viewer.sees(r)))
+    }
+
+    /// Revoke an outstanding challenge `viewer` may see; `false` when there is none.
+    pub async fn revoke_challenge_for(&self, viewer: &Viewer<'_>, id: &str) -> StoreResult<bool> {
+        if self.challenge_for(viewer, id).await?.is_none() {
+            return Ok(false);
+        }
+        self.store.revoke_challenge(id, unix(self.now())).await
+    }
 }

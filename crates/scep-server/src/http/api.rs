@@ -132,11 +132,12 @@ pub(super) async fn list(
     transport: Option<axum::Extension<Transport>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = user(&state, &headers, transport.map(|t| t.0), peer).await {
-        return r;
-    }
+    let user = match user(&state, &headers, transport.map(|t| t.0), peer).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
     let now = unix(state.authority.now());
-    match state.authority.store().list_challenges(now).await {
+    match state.authority.challenges_for(&viewer(&user)).await {
         Ok(rows) => json_response(
             StatusCode::OK,
             json!({ "challenges": rows.iter().map(|r| describe(r, now)).collect::<Vec<_>>() }),
@@ -153,11 +154,12 @@ pub(super) async fn show(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = user(&state, &headers, transport.map(|t| t.0), peer).await {
-        return r;
-    }
+    let user = match user(&state, &headers, transport.map(|t| t.0), peer).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
     let now = unix(state.authority.now());
-    match state.authority.store().challenge(&id, now).await {
+    match state.authority.challenge_for(&viewer(&user), &id).await {
         Ok(Some(row)) => json_response(StatusCode::OK, describe(&row, now)),
         Ok(None) => error(StatusCode::NOT_FOUND, "no such challenge"),
         Err(e) => unavailable(&e, "API: lookup failed"),
@@ -176,8 +178,7 @@ pub(super) async fn revoke(
         Ok(u) => u,
         Err(r) => return r,
     };
-    let now = unix(state.authority.now());
-    match state.authority.store().revoke_challenge(&id, now).await {
+    match state.authority.revoke_challenge_for(&viewer(&user), &id).await {
         Ok(true) => {
             tracing::info!(id, user = user.0.name, "challenge revoked");
             StatusCode::NO_CONTENT.into_response()
@@ -185,6 +186,11 @@ pub(super) async fn revoke(
         Ok(false) => error(StatusCode::NOT_FOUND, "no outstanding challenge with this id"),
         Err(e) => unavailable(&e, "API: revoke failed"),
     }
+}
+
+/// Whose challenges a user sees: an administrator every one, others their own.
+fn viewer(user: &auth::User) -> crate::authority::challenge::Viewer<'_> {
+    crate::authority::challenge::Viewer { name: &user.0.name, admin: user.can(Permission::Admin) }
 }
 
 async fn admin_user(

@@ -542,8 +542,8 @@ pub(super) async fn challenges((State(state), ConnectInfo(peer), t, headers): Ct
 }
 
 async fn challenges_body(state: &AppState, s: &Session, shown: &str) -> String {
-    let now = unix(state.authority.now());
-    let rows = state.authority.store().list_challenges(now).await.unwrap_or_default();
+    let viewer = crate::authority::challenge::Viewer { name: &s.user.name, admin: s.can(Permission::Admin) };
+    let rows = state.authority.challenges_for(&viewer).await.unwrap_or_default();
     let mut body = String::from(shown);
     body.push_str(&format!(
         "<form method=\"post\" action=\"/console/challenges\" class=\"box\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
