@@ -399,6 +399,13 @@ async fn only_the_requester_can_poll_for_its_certificate() {
     let metrics = scep_client::http::HttpClient::default().get(&format!("{}/metrics", server.base), &[]).await.unwrap();
     assert!(String::from_utf8_lossy(&metrics.body).contains("\nscepd_pending_requests 1\n"));
     assert!(scepd(&["request", "approve", id, "--data-dir", &dir]).status.success());
+    // The decision is in the audit trail, with who made it.
+    let out = scepd(&["audit", "--json", "--outcome", "approved", "--data-dir", &dir]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["transaction_id"], "POLL-BINDING-1");
+    assert!(rows[0]["reason"].as_str().unwrap().contains("approved by cli"), "{rows:?}");
+    assert!(!scepd(&["request", "approve", id, "--data-dir", &dir]).status.success(), "decided twice");
     // Approved: the intruder still gets nothing (the certificate is not sent to their key).
     refused(client.poll(&intruder, "CN=polled", "POLL-BINDING-1").await);
     assert!(server.certificates().is_empty());

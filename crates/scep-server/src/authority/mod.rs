@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod challenge;
 mod crl;
+pub mod decide;
 mod enroll;
 mod envelopes;
 pub(crate) mod sealed;

@@ -53,10 +53,14 @@ pub(super) async fn request(cmd: RequestCommand) -> anyhow::Result<()> {
 }
 
 async fn decide(dir: &Path, id: &str, approve: bool) -> anyhow::Result<()> {
-    let store = open_store(dir).await?;
+    use crate::authority::decide::{DecideError, Decision};
+    let authority = authority(dir).await?;
     let who = std::env::var("USER").map(|u| format!("cli:{u}")).unwrap_or_else(|_| "cli".into());
-    if !store.decide_pending(id, approve, &who, unix(SystemTime::now())).await? {
-        bail!("no pending request with id {id} (scepd request list)");
+    let decision = if approve { Decision::Approve } else { Decision::Reject };
+    match authority.decide_pending(id, decision, &who, "cli").await {
+        Ok(_) => {}
+        Err(DecideError::NotPending) => bail!("no pending request with id {id} (scepd request list)"),
+        Err(DecideError::Store(e)) => return Err(e.into()),
     }
     eprintln!(
         "request {id} {}",

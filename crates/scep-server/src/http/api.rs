@@ -18,6 +18,7 @@ use serde_json::json;
 use super::AppState;
 use super::auth::{self, Transport};
 use crate::accounts::Permission;
+use crate::authority::decide::{DecideError, Decision};
 use crate::authority::{AdminChallenge, unix};
 use crate::store::{Binding, ChallengeRow};
 
@@ -242,19 +243,13 @@ pub(super) async fn decide(
         Ok(u) => u,
         Err(r) => return r,
     };
-    let approve = match decision.as_str() {
-        "approve" => true,
-        "reject" => false,
-        _ => return error(StatusCode::NOT_FOUND, "use approve or reject"),
+    let Some(decision) = Decision::from_name(&decision) else {
+        return error(StatusCode::NOT_FOUND, "use approve or reject");
     };
-    let now = unix(state.authority.now());
-    match state.authority.store().decide_pending(&id, approve, &user.0.name, now).await {
-        Ok(true) => {
-            tracing::info!(id, user = user.0.name, approve, "pending request decided");
-            json_response(StatusCode::OK, json!({ "id": id, "status": if approve { "approved" } else { "rejected" } }))
-        }
-        Ok(false) => error(StatusCode::NOT_FOUND, "no pending request with this id"),
-        Err(e) => unavailable(&e, "API: decision failed"),
+    match state.authority.decide_pending(&id, decision, &user.0.name, "api").await {
+        Ok(_) => json_response(StatusCode::OK, json!({ "id": id, "status": decision.status() })),
+        Err(DecideError::NotPending) => error(StatusCode::NOT_FOUND, "no pending request with this id"),
+        Err(DecideError::Store(e)) => unavailable(&e, "API: decision failed"),
     }
 }
 

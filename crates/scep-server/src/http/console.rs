@@ -523,14 +523,23 @@ pub(super) async fn decide(
     if let Err(r) = check_csrf(&s, &form(&body)) {
         return r;
     }
-    let approve = match what.as_str() {
-        "approve" => true,
-        "reject" => false,
-        _ => return html(StatusCode::NOT_FOUND, page("Pending requests", Some(&s), "<p>Use approve or reject.</p>")),
+    let Some(decision) = crate::authority::decide::Decision::from_name(&what) else {
+        return html(StatusCode::NOT_FOUND, page("Pending requests", Some(&s), "<p>Use approve or reject.</p>"));
     };
-    let _ = state.authority.store().decide_pending(&id, approve, &s.user.name, unix(state.authority.now())).await;
-    tracing::info!(id, user = s.user.name, approve, "pending request decided from the console");
-    redirect("/console/requests")
+    match state.authority.decide_pending(&id, decision, &s.user.name, "console").await {
+        Ok(_) => redirect("/console/requests"),
+        Err(crate::authority::decide::DecideError::NotPending) => html(
+            StatusCode::NOT_FOUND,
+            page("Pending requests", Some(&s), "<p>That request is not waiting for a decision (decided already?).</p>"),
+        ),
+        Err(crate::authority::decide::DecideError::Store(e)) => {
+            tracing::warn!(error = %e, "console: decision failed");
+            html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                page("Pending requests", Some(&s), "<p>Service unavailable; nothing was decided.</p>"),
+            )
+        }
+    }
 }
 
 pub(super) async fn challenges((State(state), ConnectInfo(peer), t, headers): Ctx) -> Response {
