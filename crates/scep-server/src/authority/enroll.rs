@@ -12,7 +12,7 @@ use scep::response::Outcome;
 use scep::signer::SignerCert;
 use tracing::{info, warn};
 
-use super::{Authority, BAD_CHALLENGE_TEXT, Pki, Rejection, cert_of, challenge, internal, unix, webhook};
+use super::{Authority, Pki, Rejection, RejectionKind, cert_of, challenge, internal, unix, webhook};
 use crate::config::ChallengeMode;
 use crate::store::{
     Binding, CertificateRow, ChallengeState, Earlier, EarlierRecord, IssuedRecord, PendingRow, RecordError,
@@ -224,11 +224,9 @@ impl Authority {
                     );
                     Ok(Outcome::Pending)
                 }
-                Err(RecordError::ChallengeGone) => Err(Rejection::new(
-                    FailInfo::BadRequest,
-                    BAD_CHALLENGE_TEXT,
-                    "the challenge was used by a concurrent request",
-                )),
+                Err(RecordError::ChallengeGone) => {
+                    Err(Rejection::wrong_challenge("the challenge was used by a concurrent request"))
+                }
                 Err(e) => Err(internal(e)),
             };
         }
@@ -339,7 +337,7 @@ impl Authority {
                 };
                 let now = self.clock.now();
                 match self.issue_and_record(csr, issue, ctx, now).await {
-                    Err(r) if r.reason.contains("completed by another") => {
+                    Err(r) if r.kind == RejectionKind::CompletedElsewhere => {
                         let again = self
                             .store
                             .pending(&row.id)
@@ -485,7 +483,7 @@ impl Authority {
         };
         let r = self.authorise(csr, tid, requester, now, single_password).await;
         match (&r, attempt) {
-            (Err(e), Some(a)) if e.public == BAD_CHALLENGE_TEXT => a.failed(),
+            (Err(e), Some(a)) if e.kind == RejectionKind::WrongChallenge => a.failed(),
             (_, Some(a)) => a.succeeded(),
             (_, None) => {}
         }
@@ -501,7 +499,7 @@ impl Authority {
         now: SystemTime,
         single_password: Option<SinglePassword>,
     ) -> Result<Authorised, Rejection> {
-        let bad = |reason: &str| Rejection::new(FailInfo::BadRequest, BAD_CHALLENGE_TEXT, reason);
+        let bad = |reason: &str| Rejection::wrong_challenge(reason);
         match self.config.challenge.mode {
             ChallengeMode::OneTime => {
                 let pw = csr.challenge().ok_or_else(|| bad("no challengePassword in the CSR"))?;
@@ -623,14 +621,11 @@ impl Authority {
         match self.store.record_issued(rec, issue.consume.as_deref().map(|h| (h, unix(now)))).await {
             Ok(()) => {}
             Err(RecordError::ChallengeGone) if issue.pending_id.is_some() => {
-                return Err(internal("the approved request was completed by another instance"));
+                let r = internal("the approved request was completed by another instance");
+                return Err(Rejection { kind: RejectionKind::CompletedElsewhere, ..r });
             }
             Err(RecordError::ChallengeGone) => {
-                return Err(Rejection::new(
-                    FailInfo::BadRequest,
-                    BAD_CHALLENGE_TEXT,
-                    "the challenge was used by a concurrent request",
-                ));
+                return Err(Rejection::wrong_challenge("the challenge was used by a concurrent request"));
             }
             Err(e) => return Err(internal(e)),
         }

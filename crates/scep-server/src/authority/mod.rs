@@ -84,11 +84,31 @@ struct Rejection {
     info: FailInfo,
     public: String,
     reason: String,
+    kind: RejectionKind,
+}
+
+/// What a refusal means to the code that handles it (the texts are for people).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RejectionKind {
+    /// A rule refused the request.
+    Policy,
+    /// The challenge was wrong, used or expired: counted against the address.
+    WrongChallenge,
+    /// An approved request was issued meanwhile by another instance: read it again.
+    CompletedElsewhere,
 }
 
 impl Rejection {
     fn new(info: FailInfo, public: impl Into<String>, reason: impl Into<String>) -> Self {
-        Rejection { info, public: public.into(), reason: reason.into() }
+        Rejection { info, public: public.into(), reason: reason.into(), kind: RejectionKind::Policy }
+    }
+
+    /// The challenge does not authorise the request (NDES's text).
+    fn wrong_challenge(reason: impl Into<String>) -> Self {
+        Rejection {
+            kind: RejectionKind::WrongChallenge,
+            ..Rejection::new(FailInfo::BadRequest, BAD_CHALLENGE_TEXT, reason)
+        }
     }
 
     /// A body that was read but matched nothing (CertPoll, GetCert, GetCRL). Nothing in
