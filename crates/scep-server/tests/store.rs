@@ -96,6 +96,19 @@ async fn suite(s: Arc<dyn Store>) {
     assert!(s.earlier("T2", &[9; 32]).await.unwrap().is_empty());
     assert_eq!(s.issued_for_poll("T2", "CN=x").await.unwrap().unwrap().serial, "B1");
     assert_eq!(s.certificate("B1").await.unwrap().unwrap().sans, vec!["DNS:x.example".to_owned()]);
+    // Search in SQL: subject substring in any ASCII case, or the exact serial; LIKE's
+    // wildcards are plain characters; renewals are found by what they renew.
+    let mut odd = record("S1", "T4");
+    odd.subject = "CN=Printer_100%,O=Example".into();
+    odd.renews_serial = Some("B1".into());
+    s.record_issued(odd, None).await.unwrap();
+    let serials = |rows: Vec<store::CertificateRow>| rows.into_iter().map(|r| r.serial).collect::<Vec<_>>();
+    assert_eq!(serials(s.search_certificates("printer_100%", 10).await.unwrap()), ["S1"]);
+    assert!(s.search_certificates("printer%100", 10).await.unwrap().is_empty());
+    assert!(s.search_certificates("_", 10).await.unwrap().iter().all(|r| r.subject.contains('_')));
+    assert_eq!(serials(s.search_certificates("b1", 10).await.unwrap()), ["B1"]);
+    assert_eq!(s.renewed_by("B1").await.unwrap().as_deref(), Some("S1"));
+    assert_eq!(s.renewed_by("S1").await.unwrap(), None);
 
     // Revocation and CRL numbers.
     assert_eq!(s.revoke("B1", Some(1), NOW).await.unwrap(), RevokeOutcome::Revoked);

@@ -7,6 +7,7 @@ mod crl;
 pub mod decide;
 mod enroll;
 mod envelopes;
+mod queries;
 pub(crate) mod sealed;
 pub mod throttle;
 mod users;
@@ -261,11 +262,6 @@ impl Authority {
         self.pki.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// Key of the single master password's encryption.
-    pub fn single_password_key(&self) -> &[u8; 32] {
-        &self.single_key
-    }
-
     /// This process's metrics.
     pub fn metrics(&self) -> &crate::metrics::Metrics {
         &self.metrics
@@ -314,11 +310,6 @@ impl Authority {
         self.pki().next_ca_cert.clone()
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
@@ -327,11 +318,6 @@ impl Authority {
     /// The current time.
     pub fn now(&self) -> SystemTime {
         self.clock.now()
-    }
-
-    /// Secret keying the challenge hashes.
-    pub fn challenge_secret(&self) -> &[u8; 32] {
-        &self.challenge_secret
     }
 
     /// Handle one PKIOperation from `requester`, received by `via` (GET or POST), at an

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use scep::crypto::KeyType;
 use x509_cert::name::Name;
 
-use crate::authority::{AdminChallenge, Authority, Clock, SystemClock, challenge, unix};
+use crate::authority::{AdminChallenge, Authority, Clock, SystemClock, unix};
 use crate::store::Binding;
 
 mod lifecycle;
@@ -689,13 +689,7 @@ async fn challenge_rotate(dir: &Path) -> anyhow::Result<()> {
     if c.mode != config::ChallengeMode::Single {
         bail!("challenge.mode is {:?}: only the single password is rotated", c.mode.name());
     }
-    let p = challenge::rotate_single(
-        authority.store().as_ref(),
-        authority.single_password_key(),
-        c.password_length,
-        authority.now(),
-    )
-    .await?;
+    let p = authority.rotate_single_password().await?;
     println!("{}", p.as_str());
     Ok(())
 }

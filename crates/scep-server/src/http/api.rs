@@ -225,7 +225,7 @@ pub(super) async fn requests(
         .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("status=")))
         .filter(|s| *s != "all")
         .map(str::to_owned);
-    match state.authority.store().list_pending(status.as_deref()).await {
+    match state.authority.pending_requests(status.as_deref()).await {
         Ok(rows) => json_response(StatusCode::OK, json!({ "requests": rows })),
         Err(e) => unavailable(&e, "API: list requests failed"),
     }

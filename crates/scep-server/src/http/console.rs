@@ -333,8 +333,7 @@ pub(super) async fn overview((State(state), ConnectInfo(peer), t, headers): Ctx)
     for (title, outcome) in [("Recent enrollments", "issued"), ("Recent failures", "failure")] {
         let rows = state
             .authority
-            .store()
-            .query_audit(&AuditFilter { outcome: Some(outcome.into()), limit: 10, ..AuditFilter::default() })
+            .audit(&AuditFilter { outcome: Some(outcome.into()), limit: 10, ..AuditFilter::default() })
             .await
             .unwrap_or_default();
         body.push_str(&format!("<h2>{title}</h2>"));
@@ -379,15 +378,7 @@ pub(super) async fn certificates((State(state), ConnectInfo(peer), t, headers): 
     };
     let q = query(&uri);
     let term = field(&q, "q").unwrap_or("").trim().to_owned();
-    let rows = state.authority.store().list_certificates(500).await.unwrap_or_default();
-    let rows: Vec<_> = rows
-        .into_iter()
-        .filter(|r| {
-            term.is_empty()
-                || r.subject.to_lowercase().contains(&term.to_lowercase())
-                || r.serial.eq_ignore_ascii_case(&term)
-        })
-        .collect();
+    let rows = state.authority.certificates(&term, 500).await.unwrap_or_default();
     let mut body = format!(
         "<form method=\"get\" action=\"/console/certificates\"><input name=\"q\" id=\"q\" value=\"{}\" placeholder=\"subject or serial\"> <button>Search</button></form>\
          <div class=\"wrap\"><table><tr><th>Serial</th><th>Subject</th><th>Status</th><th>Expires</th><th>Template</th></tr>",
@@ -415,7 +406,7 @@ pub(super) async fn certificate(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let Ok(Some(c)) = state.authority.store().certificate(&serial.to_ascii_uppercase()).await else {
+    let Ok(Some(c)) = state.authority.certificate(&serial).await else {
         return html(StatusCode::NOT_FOUND, page("Certificate", Some(&s), "<p>No such certificate.</p>"));
     };
     let sha256 = hex::encode_upper(scep::attr::DigestAlg::Sha256.digest(&c.der));
@@ -481,7 +472,7 @@ pub(super) async fn requests((State(state), ConnectInfo(peer), t, headers): Ctx)
         Ok(s) => s,
         Err(r) => return r,
     };
-    let rows = state.authority.store().list_pending(Some("pending")).await.unwrap_or_default();
+    let rows = state.authority.pending_requests(Some("pending")).await.unwrap_or_default();
     let mut body = String::from(
         "<div class=\"wrap\"><table><tr><th>Created</th><th>Subject</th><th>SANs</th><th>Template</th><th>From</th><th></th></tr>",
     );
@@ -640,7 +631,7 @@ pub(super) async fn audit((State(state), ConnectInfo(peer), t, headers): Ctx, ur
         limit: 200,
         ..AuditFilter::default()
     };
-    let rows = state.authority.store().query_audit(&filter).await.unwrap_or_default();
+    let rows = state.authority.audit(&filter).await.unwrap_or_default();
     let v = |o: &Option<String>| esc(o.as_deref().unwrap_or(""));
     let body = format!(
         "<form method=\"get\" action=\"/console/audit\" class=\"box\"><input name=\"transaction\" placeholder=\"transactionID\" value=\"{}\"> \

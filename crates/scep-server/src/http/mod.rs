@@ -184,7 +184,7 @@ async fn health() -> Response {
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
-    match state.authority.store().ping().await {
+    match state.authority.ping().await {
         Ok(()) => plain(StatusCode::OK, "ready\n"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

@@ -447,6 +447,9 @@ pub trait Store: Send + Sync {
     async fn certificate(&self, serial: &str) -> StoreResult<Option<CertificateRow>>;
     /// The most recent certificates, newest first.
     async fn list_certificates(&self, limit: u32) -> StoreResult<Vec<CertificateRow>>;
+    /// Certificates whose subject contains `term` (any case) or whose serial is `term`,
+    /// newest first, searched in the database.
+    async fn search_certificates(&self, term: &str, limit: u32) -> StoreResult<Vec<CertificateRow>>;
     /// Number of certificates stored.
     async fn count_certificates(&self) -> StoreResult<u64>;
     /// The serial of a certificate issued as a renewal of `serial`, if any.

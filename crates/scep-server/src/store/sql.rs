@@ -456,6 +456,24 @@ impl Store for SqlStore {
         rows.iter().map(row_to_cert).collect()
     }
 
+    async fn search_certificates(&self, term: &str, limit: u32) -> StoreResult<Vec<CertificateRow>> {
+        // LIKE's wildcards in the term are matched as themselves; the case is folded for
+        // ASCII only, as SQLite's LOWER does.
+        let pattern =
+            format!("%{}%", term.to_ascii_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE LOWER(subject) LIKE $1 ESCAPE '\\' OR serial = $2 \
+             ORDER BY issued_at DESC, serial LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(pattern)
+            .bind(term.replace(':', "").to_ascii_uppercase())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_cert).collect()
+    }
+
     async fn count_certificates(&self) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM certificates").fetch_one(&self.pool).await?;
         Ok(u64::try_from(n).unwrap_or(0))
