@@ -475,10 +475,10 @@ impl Authority {
                 "address throttled after repeated wrong challenges",
             )
         };
-        // Counted before the check and given back unless the challenge was wrong:
-        // parallel guesses cannot pass the limit while the first are being checked.
+        // The check holds one of the address's remaining failures, given back unless
+        // the challenge was wrong: parallel guesses cannot pass the limit.
         let attempt = match requester.parse::<std::net::IpAddr>() {
-            Ok(ip) => Some(self.challenge_throttle.attempt(ip).ok_or_else(throttled)?),
+            Ok(ip) => Some(self.challenge_throttle.attempt(ip).await.ok_or_else(throttled)?),
             Err(_) => None,
         };
         let r = self.authorise(csr, tid, requester, now, single_password).await;

@@ -353,21 +353,19 @@ impl Authority {
                 // Everything from here to an authenticated content answers alike
                 // (Error::Decrypt): a throttled address, a captured content key sent with
                 // other content, a failed decryption, a body that does not read.
-                // Counted before decryption, given back when it succeeds.
-                let attempt = match ip {
-                    Some(ip) => match this.decrypt_throttle.attempt(ip) {
-                        Some(a) => Some(a),
-                        None => {
-                            warn!(requester = %ip, "decryption refused: too many undecryptable messages from this address");
-                            return Err(scep::Error::Decrypt);
-                        }
-                    },
-                    None => None,
-                };
-                let settle = |opened: bool| match attempt {
-                    Some(a) if opened => a.succeeded(),
-                    Some(a) => a.failed(),
-                    None => {}
+                // Counted after decryption (this runs on the blocking pool and cannot wait
+                // its turn like a challenge check); parallel probes are bounded by the
+                // connection limits, and each captured key answers once anyway.
+                if let Some(ip) = ip
+                    && this.decrypt_throttle.blocked(ip)
+                {
+                    warn!(requester = %ip, "decryption refused: too many undecryptable messages from this address");
+                    return Err(scep::Error::Decrypt);
+                }
+                let settle = |opened: bool| {
+                    if let (false, Some(ip)) = (opened, ip) {
+                        this.decrypt_throttle.failure(ip);
+                    }
                 };
                 if !this.seen_keys.admit(&sealed.id()?) {
                     warn!(transaction_id = %sealed.reply_to().transaction_id, "an encrypted key seen before came with other content or another signer: refused before decryption");

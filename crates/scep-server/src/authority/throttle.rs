@@ -1,10 +1,13 @@
 //! Failures counted per client address: failed logins, wrong challenges, messages
 //! that do not decrypt.
 //!
-//! An attempt is counted when it starts, before the password or challenge is checked,
-//! and given back when it succeeds: parallel guesses from one address cannot pass the
-//! limit while the first ones are still being verified. IPv6 clients are counted per
-//! /64 (one host usually holds the whole prefix), IPv4-mapped addresses as IPv4.
+//! A password or challenge check is an [`Attempt`]: while it runs it holds one of the
+//! address's remaining failures, so at most that many checks from one address run at
+//! once and parallel guesses cannot pass the limit; further checks wait their turn (a
+//! NAT'd fleet enrolling at once is slowed, not refused), and once the failures reach
+//! the limit they are refused. A success gives its place back. IPv6 clients are
+//! counted per /64 (one host usually holds the whole prefix), IPv4-mapped addresses
+//! as IPv4.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -16,18 +19,22 @@ pub struct Throttle {
     max: u32,
     window: Duration,
     seen: Mutex<HashMap<IpAddr, Entry>>,
+    settled: tokio::sync::Notify,
 }
 
 #[derive(Clone, Copy)]
 struct Entry {
     start: Instant,
-    /// Failures in this window, plus attempts still being verified.
-    count: u32,
+    failures: u32,
+    /// Attempts being checked now.
+    in_flight: u32,
 }
 
 /// Most address buckets remembered: past it, ended windows are dropped, then the
 /// oldest window.
 const MAX_TRACKED: usize = 100_000;
+/// Longest an attempt waits for its turn before it is refused as throttled.
+const MAX_WAIT: Duration = Duration::from_secs(10);
 
 /// The bucket an address is counted in: IPv4 as is, IPv6 by its /64.
 pub fn bucket(addr: IpAddr) -> IpAddr {
@@ -43,96 +50,106 @@ pub fn bucket(addr: IpAddr) -> IpAddr {
     }
 }
 
-/// One counted attempt: a failure unless [`Attempt::succeeded`] gives it back.
-/// Dropped unsettled (the request was cancelled), it is given back too: the client
-/// learnt nothing.
+/// One check in progress: a failure if [`Attempt::failed`] says so, otherwise (a
+/// success, or a request cancelled before its answer) its place is given back.
 #[must_use = "an attempt is settled with failed() or succeeded()"]
 pub struct Attempt<'a> {
     throttle: &'a Throttle,
     key: IpAddr,
-    start: Instant,
     failed: bool,
 }
 
 impl Attempt<'_> {
-    /// The attempt failed: it stays counted.
+    /// The check failed: counted.
     pub fn failed(mut self) {
         self.failed = true;
     }
 
-    /// The attempt succeeded: it is given back.
+    /// The check succeeded: its place is given back.
     pub fn succeeded(self) {}
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
-        if self.failed {
-            return;
-        }
-        let mut map = self.throttle.lock();
-        // The window the attempt was counted in may have ended (and been reset) since.
-        if let Some(e) = map.get_mut(&self.key)
-            && e.start == self.start
         {
-            e.count = e.count.saturating_sub(1);
+            let mut map = self.throttle.lock();
+            if let Some(e) = map.get_mut(&self.key) {
+                e.in_flight = e.in_flight.saturating_sub(1);
+                if self.failed {
+                    e.failures = e.failures.saturating_add(1);
+                }
+            }
         }
+        self.throttle.settled.notify_waiters();
     }
 }
 
 impl Throttle {
     /// Allow `max` failures per `window`.
     pub fn new(max: u32, window: Duration) -> Self {
-        Throttle { max, window, seen: Mutex::new(HashMap::new()) }
+        Throttle { max, window, seen: Mutex::new(HashMap::new()), settled: tokio::sync::Notify::new() }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Entry>> {
         self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether `addr` is refused now (its failures and attempts in flight reached the
-    /// limit in this window).
+    /// Whether `addr` is refused now (its failures reached the limit in this window).
     pub fn blocked(&self, addr: IpAddr) -> bool {
         let map = self.lock();
-        map.get(&bucket(addr)).is_some_and(|e| e.start.elapsed() < self.window && e.count >= self.max)
+        map.get(&bucket(addr)).is_some_and(|e| e.start.elapsed() < self.window && e.failures >= self.max)
     }
 
-    /// Count an attempt of `addr` before it is verified; `None` when the address is
-    /// at its limit (refuse without verifying).
-    pub fn attempt(&self, addr: IpAddr) -> Option<Attempt<'_>> {
+    /// Start a check for `addr`: at once while its failures and checks in progress
+    /// are under the limit, after the checks ahead of it settle otherwise; `None`
+    /// when the address is throttled (refuse without checking).
+    pub async fn attempt(&self, addr: IpAddr) -> Option<Attempt<'_>> {
         let key = bucket(addr);
-        let mut map = self.lock();
-        let e = self.entry(&mut map, key);
-        if e.count >= self.max {
-            return None;
+        let deadline = tokio::time::Instant::now() + MAX_WAIT;
+        loop {
+            // Registered before looking, so that a settlement in between is not missed.
+            let settled = self.settled.notified();
+            {
+                let mut map = self.lock();
+                let e = self.entry(&mut map, key);
+                if e.failures >= self.max {
+                    return None;
+                }
+                if e.failures + e.in_flight < self.max {
+                    e.in_flight += 1;
+                    return Some(Attempt { throttle: self, key, failed: false });
+                }
+            }
+            if tokio::time::timeout_at(deadline, settled).await.is_err() {
+                return None;
+            }
         }
-        e.count += 1;
-        let start = e.start;
-        Some(Attempt { throttle: self, key, start, failed: false })
     }
 
-    /// Count one failure of `addr` that was not started as an attempt.
+    /// Count one failure of `addr` that was not checked as an attempt.
     pub fn failure(&self, addr: IpAddr) {
         let key = bucket(addr);
         let mut map = self.lock();
         let e = self.entry(&mut map, key);
-        e.count = e.count.saturating_add(1);
+        e.failures = e.failures.saturating_add(1);
     }
 
     /// The current window's entry of `key`, making room when the map is full.
     fn entry<'m>(&self, map: &'m mut HashMap<IpAddr, Entry>, key: IpAddr) -> &'m mut Entry {
         if map.len() >= MAX_TRACKED && !map.contains_key(&key) {
             let window = self.window;
-            map.retain(|_, e| e.start.elapsed() < window);
+            map.retain(|_, e| e.start.elapsed() < window || e.in_flight > 0);
             if map.len() >= MAX_TRACKED
-                && let Some(oldest) = map.iter().min_by_key(|(_, e)| e.start).map(|(k, _)| *k)
+                && let Some(oldest) =
+                    map.iter().filter(|(_, e)| e.in_flight == 0).min_by_key(|(_, e)| e.start).map(|(k, _)| *k)
             {
                 map.remove(&oldest);
             }
         }
         let now = Instant::now();
-        let e = map.entry(key).or_insert(Entry { start: now, count: 0 });
+        let e = map.entry(key).or_insert(Entry { start: now, failures: 0, in_flight: 0 });
         if e.start.elapsed() >= self.window {
-            *e = Entry { start: now, count: 0 };
+            *e = Entry { start: now, failures: 0, in_flight: e.in_flight };
         }
         e
     }
@@ -152,16 +169,16 @@ mod tests {
         s.parse().unwrap()
     }
 
-    #[test]
-    fn blocks_after_max_failures_per_address() {
+    #[tokio::test]
+    async fn blocks_after_max_failures_per_address() {
         let t = Throttle::new(3, Duration::from_secs(60));
         let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
         for _ in 0..3 {
             assert!(!t.blocked(a));
-            t.attempt(a).unwrap().failed();
+            t.attempt(a).await.unwrap().failed();
         }
         assert!(t.blocked(a));
-        assert!(t.attempt(a).is_none());
+        assert!(t.attempt(a).await.is_none());
         assert!(!t.blocked(b));
         let quick = Throttle::new(1, Duration::from_millis(1));
         quick.failure(a);
@@ -169,19 +186,30 @@ mod tests {
         assert!(!quick.blocked(a));
     }
 
-    #[test]
-    fn attempts_in_flight_count_before_they_are_verified() {
-        let t = Throttle::new(3, Duration::from_secs(60));
+    #[tokio::test]
+    async fn checks_in_progress_hold_the_remaining_failures() {
+        let t = std::sync::Arc::new(Throttle::new(3, Duration::from_secs(60)));
         let a = ip("192.0.2.1");
-        let in_flight: Vec<_> = (0..3).map(|_| t.attempt(a).unwrap()).collect();
-        // A fourth parallel guess is refused while three are still being verified.
-        assert!(t.attempt(a).is_none());
+        let in_flight: Vec<_> = futures_util::future::join_all((0..3).map(|_| t.attempt(a))).await;
+        // A fourth check waits while three are in progress...
+        let t2 = t.clone();
+        let fourth = tokio::spawn(async move { t2.attempt(a).await.map(Attempt::succeeded).is_some() });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!fourth.is_finished());
+        // ...and is refused once they all failed.
         for x in in_flight {
-            x.succeeded();
+            x.unwrap().failed();
         }
-        // Successes are given back.
-        assert!(!t.blocked(a));
-        drop(t.attempt(a).unwrap());
+        assert!(!fourth.await.unwrap());
+        // Successes give their place back: many in turn, none refused.
+        let t = Throttle::new(2, Duration::from_secs(60));
+        let ok = futures_util::future::join_all((0..20).map(|_| async {
+            let x = t.attempt(a).await;
+            tokio::task::yield_now().await;
+            x.map(Attempt::succeeded).is_some()
+        }))
+        .await;
+        assert!(ok.iter().all(|x| *x));
         assert!(!t.blocked(a));
     }
 

@@ -136,16 +136,16 @@ fn throttled() -> Response {
         .into_response()
 }
 
-/// Check a user's password (argon2, on the password pool). The attempt is counted
-/// against the address before the check and given back when it succeeds, so parallel
-/// guesses cannot pass the limit; failures are logged without the password.
+/// Check a user's password (argon2, on the password pool). While it runs, the check
+/// holds one of the address's remaining failures, so parallel guesses cannot pass
+/// the limit; failures are logged without the password.
 pub async fn check_password(
     state: &AppState,
     name: &str,
     password: zeroize::Zeroizing<String>,
     peer: SocketAddr,
 ) -> Result<User, LoginError> {
-    let Some(attempt) = state.login_throttle.attempt(peer.ip()) else {
+    let Some(attempt) = state.login_throttle.attempt(peer.ip()).await else {
         tracing::warn!(peer = %peer.ip(), "login refused: too many failed logins from this address");
         return Err(LoginError::Throttled);
     };

@@ -173,9 +173,9 @@ pub async fn step(state: &AppState, conn: u64, scheme: Scheme, token: &[u8], pee
         }
         return Err(Step::Challenge(answer));
     }
-    // Counted before the check, given back on success: parallel AUTHENTICATEs cannot
-    // pass the limit.
-    let Some(attempt) = state.login_throttle.attempt(peer.ip()) else {
+    // The check holds one of the address's remaining failures: parallel AUTHENTICATEs
+    // cannot pass the limit.
+    let Some(attempt) = state.login_throttle.attempt(peer.ip()).await else {
         tracing::warn!(peer = %peer.ip(), "login refused: too many failed logins from this address");
         return Err(Step::Refused(LoginError::Throttled));
     };
