@@ -41,18 +41,53 @@ fn error(status: StatusCode, message: &str) -> Response {
     json_response(status, json!({ "error": message }))
 }
 
-async fn user(
-    state: &AppState,
-    headers: &HeaderMap,
-    transport: Option<Transport>,
-    peer: SocketAddr,
-) -> Result<auth::User, Response> {
-    auth::require_secure(state, transport, peer)?;
-    let user = auth::authenticate(state, headers, peer, transport).await?;
-    if !user.can(Permission::Enroll) {
-        return Err(error(StatusCode::FORBIDDEN, "You do not have sufficient permission to enroll with SCEP."));
+/// A permission as a type, so that a handler states what it needs in its signature.
+pub(super) trait Need: Send + Sync + 'static {
+    /// The permission.
+    const PERMISSION: Permission;
+    /// The 403 text for a user without it.
+    const REFUSAL: &'static str;
+}
+
+/// May get challenges.
+pub(super) struct Enroll;
+/// May manage.
+pub(super) struct Admin;
+
+impl Need for Enroll {
+    const PERMISSION: Permission = Permission::Enroll;
+    const REFUSAL: &'static str = "You do not have sufficient permission to enroll with SCEP.";
+}
+
+impl Need for Admin {
+    const PERMISSION: Permission = Permission::Admin;
+    const REFUSAL: &'static str = "This needs the admin permission.";
+}
+
+/// An API caller over an allowed transport, authenticated, holding permission `P`;
+/// the rejection is the answer (403, 401 with the schemes, 429, 503).
+pub(super) struct ApiUser<P> {
+    user: auth::User,
+    /// Over TLS.
+    tls: bool,
+    _need: std::marker::PhantomData<P>,
+}
+
+impl<P: Need> axum::extract::FromRequestParts<AppState> for ApiUser<P> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Response> {
+        let Some(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0) else {
+            return Err(error(StatusCode::INTERNAL_SERVER_ERROR, "no peer address"));
+        };
+        let transport = parts.extensions.get::<Transport>().copied();
+        auth::require_secure(state, transport, peer)?;
+        let user = auth::authenticate(state, &parts.headers, peer, transport).await?;
+        if !user.can(P::PERMISSION) {
+            return Err(error(StatusCode::FORBIDDEN, P::REFUSAL));
+        }
+        Ok(ApiUser { user, tls: transport.is_some_and(|t| t.tls), _need: std::marker::PhantomData })
     }
-    Ok(user)
 }
 
 fn describe(row: &ChallengeRow, now: i64) -> serde_json::Value {
@@ -76,15 +111,9 @@ fn rfc3339(t: i64) -> String {
 /// `POST /api/v1/challenges`: mint a one-time challenge, optionally bound.
 pub(super) async fn create(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    transport: Option<axum::Extension<Transport>>,
-    headers: HeaderMap,
+    ApiUser { user, .. }: ApiUser<Enroll>,
     body: Bytes,
 ) -> Response {
-    let user = match user(&state, &headers, transport.map(|t| t.0), peer).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let req: CreateChallenge = if body.iter().all(u8::is_ascii_whitespace) {
         CreateChallenge::default()
     } else {
@@ -127,16 +156,7 @@ pub(super) async fn create(
 }
 
 /// `GET /api/v1/challenges`: outstanding challenges.
-pub(super) async fn list(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    transport: Option<axum::Extension<Transport>>,
-    headers: HeaderMap,
-) -> Response {
-    let user = match user(&state, &headers, transport.map(|t| t.0), peer).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+pub(super) async fn list(State(state): State<AppState>, ApiUser { user, .. }: ApiUser<Enroll>) -> Response {
     let now = unix(state.authority.now());
     match state.authority.challenges_for(&viewer(&user)).await {
         Ok(rows) => json_response(
@@ -150,15 +170,9 @@ pub(super) async fn list(
 /// `GET /api/v1/challenges/{id}`: state and remaining lifetime.
 pub(super) async fn show(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    transport: Option<axum::Extension<Transport>>,
-    headers: HeaderMap,
+    ApiUser { user, .. }: ApiUser<Enroll>,
     Path(id): Path<String>,
 ) -> Response {
-    let user = match user(&state, &headers, transport.map(|t| t.0), peer).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let now = unix(state.authority.now());
     match state.authority.challenge_for(&viewer(&user), &id).await {
         Ok(Some(row)) => json_response(StatusCode::OK, describe(&row, now)),
@@ -170,15 +184,9 @@ pub(super) async fn show(
 /// `DELETE /api/v1/challenges/{id}`: revoke an outstanding challenge.
 pub(super) async fn revoke(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    transport: Option<axum::Extension<Transport>>,
-    headers: HeaderMap,
+    ApiUser { user, .. }: ApiUser<Enroll>,
     Path(id): Path<String>,
 ) -> Response {
-    let user = match user(&state, &headers, transport.map(|t| t.0), peer).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     match state.authority.revoke_challenge_for(&viewer(&user), &id).await {
         Ok(true) => {
             tracing::info!(id, user = user.0.name, "challenge revoked");
@@ -194,31 +202,8 @@ fn viewer(user: &auth::User) -> crate::authority::challenge::Viewer<'_> {
     crate::authority::challenge::Viewer { name: &user.0.name, admin: user.can(Permission::Admin) }
 }
 
-async fn admin_user(
-    state: &AppState,
-    headers: &HeaderMap,
-    transport: Option<Transport>,
-    peer: SocketAddr,
-) -> Result<auth::User, Response> {
-    auth::require_secure(state, transport, peer)?;
-    let user = auth::authenticate(state, headers, peer, transport).await?;
-    if !user.can(Permission::Admin) {
-        return Err(error(StatusCode::FORBIDDEN, "This needs the admin permission."));
-    }
-    Ok(user)
-}
-
 /// `GET /api/v1/requests[?status=pending]`: requests that went through approval.
-pub(super) async fn requests(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    transport: Option<axum::Extension<Transport>>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-) -> Response {
-    if let Err(r) = admin_user(&state, &headers, transport.map(|t| t.0), peer).await {
-        return r;
-    }
+pub(super) async fn requests(State(state): State<AppState>, _admin: ApiUser<Admin>, uri: axum::http::Uri) -> Response {
     // `all` (or no status) lists every request, as `scepd request list --status all` does.
     let status = uri
         .query()
@@ -234,15 +219,9 @@ pub(super) async fn requests(
 /// `POST /api/v1/requests/{id}/approve` and `.../reject`.
 pub(super) async fn decide(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    transport: Option<axum::Extension<Transport>>,
-    headers: HeaderMap,
+    ApiUser { user, .. }: ApiUser<Admin>,
     Path((id, decision)): Path<(String, String)>,
 ) -> Response {
-    let user = match admin_user(&state, &headers, transport.map(|t| t.0), peer).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let Some(decision) = Decision::from_name(&decision) else {
         return error(StatusCode::NOT_FOUND, "use approve or reject");
     };
@@ -262,16 +241,10 @@ struct RevokeBody {
 /// `POST /api/v1/certificates/{serial}/revoke` with optional `{"reason": "keyCompromise"}`.
 pub(super) async fn revoke_certificate(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    transport: Option<axum::Extension<Transport>>,
-    headers: HeaderMap,
+    ApiUser { user, .. }: ApiUser<Admin>,
     Path(serial): Path<String>,
     body: Bytes,
 ) -> Response {
-    let user = match admin_user(&state, &headers, transport.map(|t| t.0), peer).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let req: RevokeBody = if body.iter().all(u8::is_ascii_whitespace) {
         RevokeBody::default()
     } else {
@@ -308,16 +281,10 @@ pub(super) async fn revoke_certificate(
 /// on the Host the request came to.
 pub(super) async fn apple_profile(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    transport: Option<axum::Extension<Transport>>,
+    ApiUser { user, tls, .. }: ApiUser<Enroll>,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
-    let tls = transport.as_ref().is_some_and(|t| t.0.tls);
-    let user = match user(&state, &headers, transport.map(|t| t.0), peer).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let mut subject = "CN=%ComputerName%".to_owned();
     let mut dns = Vec::new();
     let mut url = None;
