@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::auth::{self, Transport};
+use super::auth::{self, Admin, Enroll, Need, Transport};
 use crate::accounts::Permission;
 use crate::authority::decide::{DecideError, Decision};
 use crate::authority::{AdminChallenge, unix};
@@ -39,29 +39,6 @@ fn json_response(status: StatusCode, value: serde_json::Value) -> Response {
 
 fn error(status: StatusCode, message: &str) -> Response {
     json_response(status, json!({ "error": message }))
-}
-
-/// A permission as a type, so that a handler states what it needs in its signature.
-pub(super) trait Need: Send + Sync + 'static {
-    /// The permission.
-    const PERMISSION: Permission;
-    /// The 403 text for a user without it.
-    const REFUSAL: &'static str;
-}
-
-/// May get challenges.
-pub(super) struct Enroll;
-/// May manage.
-pub(super) struct Admin;
-
-impl Need for Enroll {
-    const PERMISSION: Permission = Permission::Enroll;
-    const REFUSAL: &'static str = "You do not have sufficient permission to enroll with SCEP.";
-}
-
-impl Need for Admin {
-    const PERMISSION: Permission = Permission::Admin;
-    const REFUSAL: &'static str = "This needs the admin permission.";
 }
 
 /// An API caller over an allowed transport, authenticated, holding permission `P`;

@@ -33,6 +33,29 @@ impl User {
     }
 }
 
+/// A permission as a type, so that a handler states what it needs in its signature.
+pub trait Need: Send + Sync + 'static {
+    /// The permission.
+    const PERMISSION: Permission;
+    /// The 403 text for a user without it.
+    const REFUSAL: &'static str;
+}
+
+/// May get challenges.
+pub struct Enroll;
+/// May manage.
+pub struct Admin;
+
+impl Need for Enroll {
+    const PERMISSION: Permission = Permission::Enroll;
+    const REFUSAL: &'static str = "You do not have sufficient permission to enroll with SCEP.";
+}
+
+impl Need for Admin {
+    const PERMISSION: Permission = Permission::Admin;
+    const REFUSAL: &'static str = "This needs the admin permission.";
+}
+
 /// Refuse credentials over plain HTTP from other hosts unless allowed.
 pub fn require_secure(state: &AppState, transport: Option<Transport>, peer: SocketAddr) -> Result<(), Response> {
     let tls = transport.is_some_and(|t| t.tls);

@@ -16,7 +16,7 @@ use axum::{
 use base64::Engine as _;
 
 use super::AppState;
-use super::auth::{self, LoginError, Transport};
+use super::auth::{self, Admin, Enroll, LoginError, Need, Transport};
 use crate::accounts::Permission;
 use crate::authority::{AdminChallenge, reason_from_name, unix};
 use crate::store::{AuditFilter, Binding, UserRow};
@@ -198,7 +198,25 @@ fn check_csrf(s: &Session, f: &[(String, String)]) -> Result<(), Response> {
     }
 }
 
-type Ctx = (State<AppState>, ConnectInfo<SocketAddr>, Option<axum::Extension<Transport>>, HeaderMap);
+/// A console user with permission `P`, from the session cookie; the rejection is the
+/// answer (the HTTPS-only page, a redirect to the login, 403).
+pub(super) struct Console<P> {
+    s: Session,
+    _need: std::marker::PhantomData<P>,
+}
+
+impl<P: Need> axum::extract::FromRequestParts<AppState> for Console<P> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Response> {
+        let Some(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0) else {
+            return Err(html(StatusCode::INTERNAL_SERVER_ERROR, page("Error", None, "<p>No peer address.</p>")));
+        };
+        let transport = parts.extensions.get::<Transport>().copied();
+        let s = guard(state, transport, peer, &parts.headers, P::PERMISSION).await?;
+        Ok(Console { s, _need: std::marker::PhantomData })
+    }
+}
 
 pub(super) async fn login_page(
     State(state): State<AppState>,
@@ -279,11 +297,7 @@ fn start_session(state: &AppState, u: &auth::User, tls: bool, peer: SocketAddr) 
     r
 }
 
-pub(super) async fn logout((State(state), ConnectInfo(peer), t, headers): Ctx, body: Bytes) -> Response {
-    let s = match guard(&state, t.map(|t| t.0), peer, &headers, Permission::Enroll).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub(super) async fn logout(State(state): State<AppState>, Console { s, .. }: Console<Enroll>, body: Bytes) -> Response {
     if let Err(r) = check_csrf(&s, &form(&body)) {
         return r;
     }
@@ -304,11 +318,7 @@ pub(super) async fn logout((State(state), ConnectInfo(peer), t, headers): Ctx, b
     r
 }
 
-pub(super) async fn overview((State(state), ConnectInfo(peer), t, headers): Ctx) -> Response {
-    let s = match guard(&state, t.map(|t| t.0), peer, &headers, Permission::Enroll).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub(super) async fn overview(State(state): State<AppState>, Console { s, .. }: Console<Enroll>) -> Response {
     let pki = state.authority.pki();
     let now = unix(state.authority.now());
     let mut body = String::from(
@@ -371,11 +381,11 @@ fn audit_table(rows: &[crate::store::AuditEntry]) -> String {
     out
 }
 
-pub(super) async fn certificates((State(state), ConnectInfo(peer), t, headers): Ctx, uri: Uri) -> Response {
-    let s = match guard(&state, t.map(|t| t.0), peer, &headers, Permission::Admin).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub(super) async fn certificates(
+    State(state): State<AppState>,
+    Console { s, .. }: Console<Admin>,
+    uri: Uri,
+) -> Response {
     let q = query(&uri);
     let term = field(&q, "q").unwrap_or("").trim().to_owned();
     let rows = state.authority.certificates(&term, 500).await.unwrap_or_default();
@@ -399,13 +409,10 @@ pub(super) async fn certificates((State(state), ConnectInfo(peer), t, headers): 
 }
 
 pub(super) async fn certificate(
-    (State(state), ConnectInfo(peer), t, headers): Ctx,
+    State(state): State<AppState>,
+    Console { s, .. }: Console<Admin>,
     Path(serial): Path<String>,
 ) -> Response {
-    let s = match guard(&state, t.map(|t| t.0), peer, &headers, Permission::Admin).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let Ok(Some(c)) = state.authority.certificate(&serial).await else {
         return html(StatusCode::NOT_FOUND, page("Certificate", Some(&s), "<p>No such certificate.</p>"));
     };
@@ -442,14 +449,11 @@ pub(super) async fn certificate(
 }
 
 pub(super) async fn revoke(
-    (State(state), ConnectInfo(peer), t, headers): Ctx,
+    State(state): State<AppState>,
+    Console { s, .. }: Console<Admin>,
     Path(serial): Path<String>,
     body: Bytes,
 ) -> Response {
-    let s = match guard(&state, t.map(|t| t.0), peer, &headers, Permission::Admin).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let f = form(&body);
     if let Err(r) = check_csrf(&s, &f) {
         return r;
@@ -467,11 +471,7 @@ pub(super) async fn revoke(
     }
 }
 
-pub(super) async fn requests((State(state), ConnectInfo(peer), t, headers): Ctx) -> Response {
-    let s = match guard(&state, t.map(|t| t.0), peer, &headers, Permission::Admin).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub(super) async fn requests(State(state): State<AppState>, Console { s, .. }: Console<Admin>) -> Response {
     let rows = state.authority.pending_requests(Some("pending")).await.unwrap_or_default();
     let mut body = String::from(
         "<div class=\"wrap\"><table><tr><th>Created</th><th>Subject</th><th>SANs</th><th>Template</th><th>From</th><th></th></tr>",
@@ -503,14 +503,11 @@ pub(super) async fn requests((State(state), ConnectInfo(peer), t, headers): Ctx)
 }
 
 pub(super) async fn decide(
-    (State(state), ConnectInfo(peer), t, headers): Ctx,
+    State(state): State<AppState>,
+    Console { s, .. }: Console<Admin>,
     Path((id, what)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let s = match guard(&state, t.map(|t| t.0), peer, &headers, Permission::Admin).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     if let Err(r) = check_csrf(&s, &form(&body)) {
         return r;
     }
@@ -533,11 +530,7 @@ pub(super) async fn decide(
     }
 }
 
-pub(super) async fn challenges((State(state), ConnectInfo(peer), t, headers): Ctx) -> Response {
-    let s = match guard(&state, t.map(|t| t.0), peer, &headers, Permission::Enroll).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub(super) async fn challenges(State(state): State<AppState>, Console { s, .. }: Console<Enroll>) -> Response {
     html(StatusCode::OK, page("Challenges", Some(&s), &challenges_body(&state, &s, "").await))
 }
 
@@ -570,11 +563,11 @@ async fn challenges_body(state: &AppState, s: &Session, shown: &str) -> String {
     body
 }
 
-pub(super) async fn create_challenge((State(state), ConnectInfo(peer), t, headers): Ctx, body: Bytes) -> Response {
-    let s = match guard(&state, t.map(|t| t.0), peer, &headers, Permission::Enroll).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub(super) async fn create_challenge(
+    State(state): State<AppState>,
+    Console { s, .. }: Console<Enroll>,
+    body: Bytes,
+) -> Response {
     let f = form(&body);
     if let Err(r) = check_csrf(&s, &f) {
         return r;
@@ -616,11 +609,7 @@ pub(super) async fn create_challenge((State(state), ConnectInfo(peer), t, header
     html(StatusCode::OK, page("Challenges", Some(&s), &challenges_body(&state, &s, &shown).await))
 }
 
-pub(super) async fn audit((State(state), ConnectInfo(peer), t, headers): Ctx, uri: Uri) -> Response {
-    let s = match guard(&state, t.map(|t| t.0), peer, &headers, Permission::Admin).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub(super) async fn audit(State(state): State<AppState>, Console { s, .. }: Console<Admin>, uri: Uri) -> Response {
     let q = query(&uri);
     let get = |k: &str| field(&q, k).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
     let filter = AuditFilter {
