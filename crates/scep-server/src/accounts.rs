@@ -24,6 +24,12 @@ impl Permission {
         }
     }
 
+    /// Whether a user granted `granted` (permission names) has this permission:
+    /// `admin` includes every other.
+    pub fn allows(self, granted: &[String]) -> bool {
+        granted.iter().any(|g| g == self.name() || g == Permission::Admin.name())
+    }
+
     /// Parse a comma-separated list.
     pub fn parse_list(s: &str) -> anyhow::Result<Vec<Permission>> {
         s.split(',')
@@ -165,6 +171,15 @@ mod tests {
         drop(held);
         assert!(waiting.await.unwrap().unwrap());
         assert!(!pool.verify(zeroize::Zeroizing::new("no".to_owned()), phc).await.unwrap());
+    }
+
+    #[test]
+    fn admin_includes_enroll_and_nothing_includes_admin() {
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(Permission::Enroll.allows(&names(&["admin"])));
+        assert!(Permission::Enroll.allows(&names(&["enroll"])));
+        assert!(!Permission::Admin.allows(&names(&["enroll"])));
+        assert!(!Permission::Enroll.allows(&names(&["", "Admin", "enroll "])));
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub struct User(pub UserRow);
 impl User {
     /// Whether the user has `p` (admin has every permission).
     pub fn can(&self, p: Permission) -> bool {
-        self.0.permissions.iter().any(|x| x == p.name() || x == Permission::Admin.name())
+        p.allows(&self.0.permissions)
     }
 }
 

@@ -33,7 +33,7 @@ struct Session {
 
 impl Session {
     fn can(&self, p: Permission) -> bool {
-        self.user.permissions.iter().any(|x| x == p.name() || x == Permission::Admin.name())
+        p.allows(&self.user.permissions)
     }
 }
 
