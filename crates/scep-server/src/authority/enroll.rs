@@ -33,10 +33,21 @@ pub(crate) struct Context<'a> {
     pub note: super::audit::SharedNote,
     /// How to answer.
     pub reply: scep::request::ReplyTo,
-    /// The CertRep, when issuance signed it already.
-    pub signed_reply: std::sync::Mutex<Option<Vec<u8>>>,
-    /// Reads done while the request was being decrypted.
-    pub prefetched: std::sync::Mutex<Option<Prefetched>>,
+}
+
+/// What a request's handling decided: the outcome, and the CertRep when issuance
+/// signed it already (in the same trip to the blocking pool as the certificate).
+pub(crate) struct Answer {
+    /// SUCCESS, PENDING (a FAILURE is a `Rejection`).
+    pub outcome: Outcome,
+    /// The signed CertRep carrying `outcome`, when there is one.
+    pub signed: Option<Vec<u8>>,
+}
+
+impl From<Outcome> for Answer {
+    fn from(outcome: Outcome) -> Self {
+        Answer { outcome, signed: None }
+    }
 }
 
 /// What an enrollment reads first, fetched while its envelope is decrypted.
@@ -70,7 +81,8 @@ impl Authority {
         csr: Csr,
         mtype: MessageType,
         ctx: &Context<'_>,
-    ) -> Result<Outcome, Rejection> {
+        prefetched: Option<Prefetched>,
+    ) -> Result<Answer, Rejection> {
         let tid = reply.transaction_id.as_str();
         let subject = csr.subject().to_string();
         if subject.len() > MAX_SUBJECT {
@@ -95,7 +107,6 @@ impl Authority {
                 n.csr = Some(csr.to_der().to_vec());
             }
         });
-        let prefetched = ctx.prefetched.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         // The prefetch announced this very request's signer, so its hash is reused.
         let (signer_sha256, earlier, single_password) = match prefetched {
             Some(p) => (p.signer_sha256, p.earlier, Some(p.single_password)),
@@ -116,7 +127,7 @@ impl Authority {
                 info!(transaction_id = tid, serial, "resent request: answering with the certificate already issued");
                 let row = self.store.certificate(&serial).await.map_err(internal)?;
                 let row = row.ok_or_else(|| internal(format!("certificate {serial} vanished")))?;
-                return self.success(&row.der, &row.template, &ctx.note);
+                return self.success(&row.der, &row.template, &ctx.note).map(Answer::from);
             }
             Some(EarlierRecord::Pending(id)) => {
                 let row = self.store.pending(&id).await.map_err(internal)?;
@@ -222,7 +233,7 @@ impl Authority {
                         template = row.template,
                         "request waits for approval"
                     );
-                    Ok(Outcome::Pending)
+                    Ok(Outcome::Pending.into())
                 }
                 Err(RecordError::ChallengeGone) => {
                     Err(Rejection::wrong_challenge("the challenge was used by a concurrent request"))
@@ -249,7 +260,7 @@ impl Authority {
         reply: &ReplyTo,
         ias: &IssuerAndSubject,
         ctx: &Context<'_>,
-    ) -> Result<Outcome, Rejection> {
+    ) -> Result<Answer, Rejection> {
         let tid = reply.transaction_id.as_str();
         let subject = ias.subject.to_string();
         // A poll must come from the requester: signed by the request's signer (its
@@ -282,7 +293,7 @@ impl Authority {
                 {
                     return Err(Rejection::unmatched("CertPoll signed by another key than the request's"));
                 }
-                self.success(&row.der, &row.template, &ctx.note)
+                self.success(&row.der, &row.template, &ctx.note).map(Answer::from)
             }
             None => Err(Rejection::unmatched("CertPoll for an unknown transaction")),
         }
@@ -294,9 +305,9 @@ impl Authority {
         row: PendingRow,
         reply: &ReplyTo,
         ctx: &Context<'_>,
-    ) -> Result<Outcome, Rejection> {
+    ) -> Result<Answer, Rejection> {
         match row.status.as_str() {
-            "pending" => Ok(Outcome::Pending),
+            "pending" => Ok(Outcome::Pending.into()),
             "rejected" => Err(Rejection::new(
                 FailInfo::BadRequest,
                 "The request was rejected by an administrator.",
@@ -310,7 +321,7 @@ impl Authority {
                     .await
                     .map_err(internal)?
                     .ok_or_else(|| internal("issued request without its certificate"))?;
-                self.success(&cert.der, &cert.template, &ctx.note)
+                self.success(&cert.der, &cert.template, &ctx.note).map(Answer::from)
             }
             "approved" => {
                 // Issued now, at the first poll after approval; the signer of this poll
@@ -569,7 +580,7 @@ impl Authority {
         issue: Issue<'_>,
         ctx: &Context<'_>,
         now: SystemTime,
-    ) -> Result<Outcome, Rejection> {
+    ) -> Result<Answer, Rejection> {
         let pki = Arc::clone(ctx.pki);
         let template = issue.ca_template.clone();
         let crl_base = self.config.crl.base_url.clone();
@@ -665,12 +676,11 @@ impl Authority {
             };
             tokio::spawn(async move { hook.notify(&event).await });
         }
-        *ctx.signed_reply.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(rep);
         let mut certificates = vec![cert];
         if issue.ca_template.include_ca_cert {
             certificates.push(ctx.pki.ca.ca.cert.clone());
         }
-        Ok(Outcome::Success { certificates, crls: vec![] })
+        Ok(Answer { outcome: Outcome::Success { certificates, crls: vec![] }, signed: Some(rep) })
     }
 
     /// SUCCESS with a stored certificate (and the CA certificate when its template says so).

@@ -434,25 +434,23 @@ impl Authority {
             template: template.as_deref(),
             note: note.clone(),
             reply: reply.clone(),
-            signed_reply: std::sync::Mutex::new(None),
-            prefetched: std::sync::Mutex::new(prefetched),
         };
         // Every line logged from here on carries the transactionID (JSON logs: in its span).
         let span = tracing::info_span!("pkioperation", transaction_id = %tid, requester = %requester);
-        let (outcome, reason) = tracing::Instrument::instrument(
+        let (outcome, signed, reason) = tracing::Instrument::instrument(
             async {
                 match req {
                     Err(e) => {
                         let r = Rejection::new(e.fail_info(), public_text(&e), e.to_string());
                         let reason = Some(r.reason.clone());
-                        (self.reject(&tid, mtype, &requester, r, None), reason)
+                        (self.reject(&tid, mtype, &requester, r, None), None, reason)
                     }
-                    Ok(req) => match self.decide(req, &ctx).await {
-                        Ok(o) => (o, None),
+                    Ok(req) => match self.decide(req, &ctx, prefetched).await {
+                        Ok(a) => (a.outcome, a.signed, None),
                         Err(r) => {
                             let reason = Some(r.reason.clone());
                             let csr = note.lock().unwrap_or_else(std::sync::PoisonError::into_inner).csr.take();
-                            (self.reject(&tid, mtype, &requester, r, csr), reason)
+                            (self.reject(&tid, mtype, &requester, r, csr), None, reason)
                         }
                     },
                 }
@@ -469,7 +467,6 @@ impl Authority {
         };
         self.audit_entry(&requester, via, Some(&tid), Some(mtype), &n, result, fail, reason).await;
         self.metrics.request("PKIOperation", result);
-        let signed = ctx.signed_reply.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         let built = match (signed, &outcome) {
             (Some(der), Outcome::Success { .. }) => Ok(Ok(der)),
             _ => {
@@ -560,11 +557,16 @@ impl Authority {
         Outcome::Failure(r.info, r.public)
     }
 
-    async fn decide(self: &Arc<Self>, req: Request, ctx: &enroll::Context<'_>) -> Result<Outcome, Rejection> {
+    async fn decide(
+        self: &Arc<Self>,
+        req: Request,
+        ctx: &enroll::Context<'_>,
+        prefetched: Option<enroll::Prefetched>,
+    ) -> Result<enroll::Answer, Rejection> {
         let Request { reply, body, .. } = req;
         match body {
-            Body::PkcsReq(csr) => self.enroll(&reply, csr, MessageType::PkcsReq, ctx).await,
-            Body::RenewalReq(csr) => self.enroll(&reply, csr, MessageType::RenewalReq, ctx).await,
+            Body::PkcsReq(csr) => self.enroll(&reply, csr, MessageType::PkcsReq, ctx, prefetched).await,
+            Body::RenewalReq(csr) => self.enroll(&reply, csr, MessageType::RenewalReq, ctx, prefetched).await,
             Body::CertPoll(ias) => self.poll(&reply, &ias, ctx).await,
             Body::GetCert(isn) => {
                 if !ctx.pki.ca.cas().any(|c| *c.cert.tbs_certificate().subject() == isn.issuer) {
@@ -572,7 +574,7 @@ impl Authority {
                 }
                 let serial = hex::encode_upper(isn.serial_number.as_bytes());
                 match self.store.certificate(&serial).await.map_err(internal)? {
-                    Some(row) => Ok(Outcome::Success { certificates: vec![cert_of(&row.der)?], crls: vec![] }),
+                    Some(row) => Ok(Outcome::Success { certificates: vec![cert_of(&row.der)?], crls: vec![] }.into()),
                     None => Err(Rejection::unmatched(format!("GetCert for unknown serial {serial}"))),
                 }
             }
@@ -588,7 +590,7 @@ impl Authority {
                     .ok_or_else(|| Rejection::unmatched("GetCRL for a foreign issuer"))?;
                 let crl = self.crl_for(ca).await.map_err(internal)?;
                 let crl = <x509_cert::crl::CertificateList as der::Decode>::from_der(&crl).map_err(internal)?;
-                Ok(Outcome::Success { certificates: vec![], crls: vec![crl] })
+                Ok(Outcome::Success { certificates: vec![], crls: vec![crl] }.into())
             }
         }
     }
