@@ -63,6 +63,38 @@ pub enum MessageType {
     GetCrl,
 }
 
+/// pkiStatus (RFC 8894 section 3.2.1.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PkiStatus {
+    /// `0`: the request was granted.
+    Success,
+    /// `2`: the request was refused (failInfo says why).
+    Failure,
+    /// `3`: the request waits for approval.
+    Pending,
+}
+
+impl PkiStatus {
+    /// The decimal number carried on the wire.
+    pub fn code(self) -> u8 {
+        match self {
+            PkiStatus::Success => 0,
+            PkiStatus::Failure => 2,
+            PkiStatus::Pending => 3,
+        }
+    }
+
+    /// Parse the decimal string of the attribute (surrounding spaces allowed).
+    pub fn from_wire(s: &str) -> Option<Self> {
+        Some(match s.trim() {
+            "0" => PkiStatus::Success,
+            "2" => PkiStatus::Failure,
+            "3" => PkiStatus::Pending,
+            _ => return None,
+        })
+    }
+}
+
 impl MessageType {
     /// The decimal number carried on the wire.
     pub fn code(self) -> u8 {

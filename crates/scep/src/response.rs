@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use der::asn1::{OctetString, PrintableString, Utf8StringRef};
 use x509_cert::{Certificate, attr::Attribute, crl::CertificateList};
 
-use crate::attr::{ContentCipher, FailInfo, MessageType, Nonce, TransactionId, oid};
+use crate::attr::{ContentCipher, FailInfo, MessageType, Nonce, PkiStatus, TransactionId, oid};
 use crate::cms as c;
 use crate::crypto::{Decrypter, Signer};
 use crate::csr::decode_string;
@@ -82,13 +82,13 @@ fn signed(
     now: SystemTime,
 ) -> Result<Vec<u8>> {
     let status = match outcome {
-        Outcome::Success { .. } => 0u8,
-        Outcome::Failure(..) => 2,
-        Outcome::Pending => 3,
+        Outcome::Success { .. } => PkiStatus::Success,
+        Outcome::Failure(..) => PkiStatus::Failure,
+        Outcome::Pending => PkiStatus::Pending,
     };
     let mut attrs: Vec<Attribute> = vec![
         c::attr_value(oid::MESSAGE_TYPE, &PrintableString::new(&MessageType::CertRep.code().to_string())?)?,
-        c::attr_value(oid::PKI_STATUS, &PrintableString::new(&status.to_string())?)?,
+        c::attr_value(oid::PKI_STATUS, &PrintableString::new(&status.code().to_string())?)?,
         c::attr_value(oid::TRANSACTION_ID, &transaction_id_value(&to.transaction_id)?)?,
         c::attr_value(oid::SENDER_NONCE, &OctetString::new(Nonce::random()?.0)?)?,
         c::attr_value(oid::RECIPIENT_NONCE, &OctetString::new(to.sender_nonce.0.clone())?)?,
@@ -148,13 +148,13 @@ impl ParsedCertRep {
                 .and_then(|a| a.decode_as::<OctetString>().ok())
                 .map(|o| Nonce(o.into_bytes().into_vec()))
         };
-        if string(oid::MESSAGE_TYPE).as_deref() != Some("3") {
+        if string(oid::MESSAGE_TYPE).and_then(|t| MessageType::from_wire(&t)) != Some(MessageType::CertRep) {
             return Err(Error::Malformed("reply messageType is not CertRep"));
         }
         let status = string(oid::PKI_STATUS).ok_or(Error::Malformed("reply has no pkiStatus"))?;
         let mut cipher = None;
-        let outcome = match status.trim() {
-            "0" => {
+        let outcome = match PkiStatus::from_wire(&status).ok_or(Error::Malformed("unknown pkiStatus"))? {
+            PkiStatus::Success => {
                 let env = content.ok_or(Error::Malformed("SUCCESS without content"))?;
                 // Clients have no implicit-rejection secret to keep: a random one is fine.
                 let secret = crate::crypto::random_bytes(32)?;
@@ -164,14 +164,13 @@ impl ParsedCertRep {
                 let (certificates, crls) = c::parse_certs_only(&plain)?;
                 Outcome::Success { certificates, crls }
             }
-            "2" => {
+            PkiStatus::Failure => {
                 let info = string(oid::FAIL_INFO)
                     .and_then(|s| FailInfo::from_wire(&s))
                     .ok_or(Error::Malformed("FAILURE without a valid failInfo"))?;
                 Outcome::Failure(info, string(oid::FAIL_INFO_TEXT).unwrap_or_default())
             }
-            "3" => Outcome::Pending,
-            _ => return Err(Error::Malformed("unknown pkiStatus")),
+            PkiStatus::Pending => Outcome::Pending,
         };
         Ok(ParsedCertRep {
             transaction_id: string(oid::TRANSACTION_ID).map(TransactionId::new),
