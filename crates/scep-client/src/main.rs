@@ -271,6 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut opts = request_options(&req)?;
             opts.challenge = challenge;
+            check_outputs(&out)?;
             let p12_password = p12_password(&out)?;
             match ScepClient::new(&url).enroll(&key, &opts).await {
                 Ok(res) => write_outputs(&out, &key, &res, p12_password.as_deref())?,
@@ -315,6 +316,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.ca_fingerprint = ca_fingerprint;
             opts.max_wait = Duration::from_secs(wait);
             let mtype = if pkcsreq { MessageType::PkcsReq } else { MessageType::RenewalReq };
+            check_outputs(&out)?;
             let p12_password = p12_password(&out)?;
             let key_for = new.as_ref().unwrap_or(&current_key);
             let res = ScepClient::new(&url).renew(key_for, &current, &current_key, &opts, mtype).await?;
@@ -461,6 +463,15 @@ fn request_options(req: &RequestArgs) -> anyhow::Result<EnrollOptions> {
     };
     opts.max_wait = Duration::from_secs(req.wait);
     Ok(opts)
+}
+
+/// Refuse private outputs that could not be written before anything is enrolled.
+fn check_outputs(out: &OutputArgs) -> anyhow::Result<()> {
+    pem::check_private_destination(&out.out.join("key.pem"))?;
+    if let Some(p) = &out.p12 {
+        pem::check_private_destination(p)?;
+    }
+    Ok(())
 }
 
 fn write_outputs(out: &OutputArgs, key: &PrivateKey, res: &Enrolled, p12_password: Option<&str>) -> anyhow::Result<()> {
