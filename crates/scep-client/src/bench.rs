@@ -375,7 +375,7 @@ fn check_reply(p: &Prepared, s: &Sent, keys: &[PrivateKey], cas: &CaCerts) -> Re
         Err(_) => return Err("other".into()),
     };
     let key = keys.get(p.key).ok_or("other")?;
-    let rep = ParsedCertRep::parse(raw, &cas.all, &p.signer_cert, key).map_err(|_| "other".to_owned())?;
+    let rep = ParsedCertRep::parse(raw, &cas.trusted, &p.signer_cert, key).map_err(|_| "other".to_owned())?;
     if rep.transaction_id.as_ref().map(TransactionId::as_str) != Some(p.tid.as_str())
         || rep.recipient_nonce.as_ref() != Some(&p.nonce)
     {
