@@ -247,10 +247,10 @@ async fn challenges(
     match source {
         ChallengeSource::None => Ok(vec![None; want]),
         ChallengeSource::Fixed(pw) => Ok(vec![Some(pw.clone()); want]),
-        ChallengeSource::AdminPage { url, user, password } => {
+        ChallengeSource::AdminPage { url, login } => {
             let mut out = Vec::new();
             while out.len() < want {
-                match admin::fetch_challenge(url, user, password, timeout).await {
+                match admin::fetch(url, login, timeout).await {
                     Ok(p) => out.push(Some(p.password)),
                     Err(AdminError::CacheFull) if !out.is_empty() => break,
                     Err(e) => return Err(e.into()),

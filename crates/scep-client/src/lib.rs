@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod bench;
+mod binding;
 pub mod check;
 mod client;
 pub mod http;

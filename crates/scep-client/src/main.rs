@@ -140,7 +140,7 @@ enum Command {
         #[arg(long)]
         ca_fingerprint: Option<String>,
     },
-    /// Get a challenge password from the NDES admin page (Basic, then NTLM if asked).
+    /// Get a challenge password from the NDES admin page (NTLM when offered, else Basic).
     Challenge {
         /// Admin page URL, e.g. http://host/certsrv/mscep_admin/
         admin_url: String,
@@ -239,6 +239,33 @@ struct Login {
     /// User name (DOMAIN\user or user@domain for NTLM).
     #[arg(long)]
     user: String,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+/// How the admin page login goes.
+#[derive(Args, Debug)]
+struct AuthArgs {
+    /// auto (NTLM when the server offers NTLM or Negotiate, else Basic), ntlm, or basic
+    /// (for accounts without NTLM, such as scepd users added without --ntlm).
+    #[arg(long, default_value = "auto", value_parser = parse_auth)]
+    auth: admin::AuthScheme,
+    /// Send Basic credentials over plain http:// too, where the network can read them.
+    #[arg(long)]
+    allow_basic_over_http: bool,
+}
+
+impl AuthArgs {
+    fn login(&self, user: &str, password: &str) -> admin::Login {
+        let mut login = admin::Login::new(user, password);
+        login.scheme = self.auth;
+        login.allow_basic_over_http = self.allow_basic_over_http;
+        login
+    }
+}
+
+fn parse_auth(s: &str) -> Result<admin::AuthScheme, String> {
+    s.parse()
 }
 
 /// Where enrollments get their challenge.
@@ -253,6 +280,8 @@ struct SourceArgs {
     /// A fixed challenge (or SCEP_CHALLENGE).
     #[arg(long, env = "SCEP_CHALLENGE", hide_env_values = true)]
     challenge: Option<String>,
+    #[command(flatten)]
+    auth: AuthArgs,
 }
 
 #[tokio::main]
@@ -386,7 +415,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Challenge { admin_url, login } => {
             let password = login_password()?;
-            let page = admin::fetch_challenge(&admin_url, &login.user, &password, Duration::from_secs(30)).await?;
+            let login = login.auth.login(&login.user, &password);
+            let page = admin::fetch(&admin_url, &login, Duration::from_secs(30)).await?;
             if page.reusable {
                 eprintln!("scep: this is the single (reusable) password, not a one-time challenge");
             }
@@ -579,7 +609,7 @@ fn read_stdin_line(what: &str) -> anyhow::Result<String> {
 fn challenge_source(a: &SourceArgs) -> anyhow::Result<ChallengeSource> {
     Ok(match (&a.admin_url, &a.user, &a.challenge) {
         (Some(url), Some(user), _) => {
-            ChallengeSource::AdminPage { url: url.clone(), user: user.clone(), password: login_password()? }
+            ChallengeSource::AdminPage { url: url.clone(), login: a.auth.login(user, &login_password()?) }
         }
         (Some(_), None, _) => bail!("--admin-url needs --user"),
         (None, _, Some(pw)) => ChallengeSource::Fixed(pw.clone()),

@@ -274,7 +274,11 @@ fn challenge_prints_only_the_admin_page_password_and_names_refusals() {
     let server = Scepd::start(|cfg| *cfg = cfg.replace("password_max = 5", "password_max = 2"));
     let admin = server.admin_url();
     // The password from standard input, or SCEP_PASSWORD.
-    let (code, out, err) = scep(&["challenge", &admin, "--user", USER], &[], Some(&format!("{PASSWORD}\n")));
+    let (code, out, err) = scep(
+        &["challenge", &admin, "--user", USER, "--auth", "basic", "--allow-basic-over-http"],
+        &[],
+        Some(&format!("{PASSWORD}\n")),
+    );
     assert_eq!(code, 0, "{err}");
     let pw = out.trim().to_owned();
     assert_eq!(out, format!("{pw}\n"), "just the password on stdout");
@@ -301,12 +305,36 @@ fn challenge_prints_only_the_admin_page_password_and_names_refusals() {
     assert_ne!(enroll(&pw).0, 0);
 
     // NDES's own refusals, named.
-    let (code, _, err) = scep(&["challenge", &admin, "--user", USER], &[("SCEP_PASSWORD", "wrong")], None);
+    let (code, _, err) = scep(
+        &["challenge", &admin, "--user", USER, "--auth", "basic", "--allow-basic-over-http"],
+        &[("SCEP_PASSWORD", "wrong")],
+        None,
+    );
     assert_ne!(code, 0);
     assert!(err.contains("401") && err.contains("check the user name and password"), "{err}");
-    assert_eq!(scep(&["challenge", &admin, "--user", USER], &[("SCEP_PASSWORD", PASSWORD)], None).0, 0);
-    assert_eq!(scep(&["challenge", &admin, "--user", USER], &[("SCEP_PASSWORD", PASSWORD)], None).0, 0);
-    let (code, _, err) = scep(&["challenge", &admin, "--user", USER], &[("SCEP_PASSWORD", PASSWORD)], None);
+    assert_eq!(
+        scep(
+            &["challenge", &admin, "--user", USER, "--auth", "basic", "--allow-basic-over-http"],
+            &[("SCEP_PASSWORD", PASSWORD)],
+            None
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        scep(
+            &["challenge", &admin, "--user", USER, "--auth", "basic", "--allow-basic-over-http"],
+            &[("SCEP_PASSWORD", PASSWORD)],
+            None
+        )
+        .0,
+        0
+    );
+    let (code, _, err) = scep(
+        &["challenge", &admin, "--user", USER, "--auth", "basic", "--allow-basic-over-http"],
+        &[("SCEP_PASSWORD", PASSWORD)],
+        None,
+    );
     assert_ne!(code, 0);
     assert!(err.contains("The password cache is full."), "{err}");
 }
@@ -320,7 +348,8 @@ fn https_admin_page_and_enrollment_trust_the_ca_given_by_ssl_cert_file() {
     let trust = [("SSL_CERT_FILE", ca.to_str().unwrap()), ("SCEP_PASSWORD", PASSWORD)];
     let admin = format!("{base}/certsrv/mscep_admin/");
     let url = format!("{base}/certsrv/mscep/mscep.dll");
-    let (code, pw, err) = scep(&["challenge", &admin, "--user", USER], &trust, None);
+    // scepd's test user has no NT hash: Basic, which HTTPS allows without a flag.
+    let (code, pw, err) = scep(&["challenge", &admin, "--user", USER, "--auth", "basic"], &trust, None);
     assert_eq!(code, 0, "{err}");
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = scep(
