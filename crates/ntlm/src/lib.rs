@@ -4,7 +4,9 @@
 //! NTLM there: a NEGOTIATE (type 1), the server's CHALLENGE (type 2) and an
 //! AUTHENTICATE (type 3) over one connection.
 //!
-//! Client side: [`negotiate_message`], [`Challenge::parse`], [`authenticate_message`].
+//! Client side: [`negotiate_message`], [`Challenge::parse`], [`authenticate_message`], and
+//! [`authenticate_message_bound`], which names the service the client means to reach and
+//! the TLS channel it speaks on ([`Binding`]).
 //! Server side ([`server`]): [`server::challenge_message`] and
 //! [`server::Authenticate`], which checks an NTLMv2 response against the user's NT hash.
 //!
@@ -66,6 +68,8 @@ const OFFERED: u32 = flag::UNICODE
 pub(crate) const AV_EOL: u16 = 0;
 pub(crate) const AV_FLAGS: u16 = 6;
 pub(crate) const AV_TIMESTAMP: u16 = 7;
+pub(crate) const AV_TARGET_NAME: u16 = 9;
+pub(crate) const AV_CHANNEL_BINDINGS: u16 = 10;
 /// MsvAvFlags bit: the message carries a MIC.
 pub(crate) const AV_FLAG_MIC: u32 = 0x2;
 
@@ -243,14 +247,64 @@ pub fn v2_response(
     V2Response { lm, nt, nt_proof, session_base_key }
 }
 
+/// What a client adds to the server's target information in its AUTHENTICATE
+/// (MS-NLMP section 3.1.5.1.2), under the NTLMv2 proof and the MIC: the service it means
+/// to reach and the TLS channel it speaks on. A server that checks them refuses an
+/// AUTHENTICATE relayed to another service or through another TLS connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Binding {
+    /// MsvAvTargetName: the service principal name of the server, `HTTP/host`.
+    pub target_name: Option<String>,
+    /// MsvAvChannelBindings: the MD5 of the channel bindings ([`tls_channel_bindings`]).
+    pub channel_bindings: Option<[u8; 16]>,
+}
+
+/// The application data prefix of TLS channel bindings (RFC 5929 section 4).
+pub const TLS_SERVER_END_POINT: &[u8] = b"tls-server-end-point:";
+
+/// MsvAvChannelBindings for a TLS connection: the MD5 of a gss_channel_bindings_struct
+/// (RFC 2744 section 3.11, addresses empty) whose application data is
+/// `tls-server-end-point:` and `certificate_hash`, the hash of the server's certificate
+/// that RFC 5929 section 4.1 defines (the caller picks the hash: it depends on the
+/// certificate's signature algorithm).
+pub fn tls_channel_bindings(certificate_hash: &[u8]) -> [u8; 16] {
+    let mut data = TLS_SERVER_END_POINT.to_vec();
+    data.extend_from_slice(certificate_hash);
+    // initiator_addrtype, initiator_address (length 0), acceptor_addrtype,
+    // acceptor_address (length 0), each a 32-bit little-endian word, then the
+    // application data with its length.
+    let mut s = vec![0u8; 16];
+    s.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_le_bytes());
+    s.extend_from_slice(&data);
+    md5::Md5::digest(&s).into()
+}
+
 /// The AUTHENTICATE message (section 2.2.1.3) answering `challenge`, with a fresh
 /// client challenge and the current time (or the server's timestamp).
 pub fn authenticate_message(creds: &Credentials, negotiate: &[u8], challenge: &Challenge) -> Vec<u8> {
+    authenticate_message_bound(creds, negotiate, challenge, &Binding::default())
+}
+
+/// [`authenticate_message`] with the target name and channel bindings of `binding`
+/// added to the target information the NTLMv2 response (and the MIC) covers.
+pub fn authenticate_message_bound(
+    creds: &Credentials,
+    negotiate: &[u8],
+    challenge: &Challenge,
+    binding: &Binding,
+) -> Vec<u8> {
     let mut client_challenge = [0u8; 8];
     // A failing system RNG leaves zeros: NTLM stays correct, only less unpredictable.
     let _ = aws_lc_rs::rand::fill(&mut client_challenge);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    authenticate_with(creds, negotiate, challenge, client_challenge, (now + FILETIME_UNIX_OFFSET) * 10_000_000)
+    authenticate_bound_with(
+        creds,
+        negotiate,
+        challenge,
+        binding,
+        client_challenge,
+        (now + FILETIME_UNIX_OFFSET) * 10_000_000,
+    )
 }
 
 /// [`authenticate_message`] with a given client challenge and time (for tests).
@@ -261,14 +315,24 @@ pub fn authenticate_with(
     client_challenge: [u8; 8],
     now: u64,
 ) -> Vec<u8> {
+    authenticate_bound_with(creds, negotiate, challenge, &Binding::default(), client_challenge, now)
+}
+
+/// [`authenticate_message_bound`] with a given client challenge and time (for tests).
+pub fn authenticate_bound_with(
+    creds: &Credentials,
+    negotiate: &[u8],
+    challenge: &Challenge,
+    binding: &Binding,
+    client_challenge: [u8; 8],
+    now: u64,
+) -> Vec<u8> {
     let key = nt_owf_v2(&creds.password, &creds.user, &creds.domain);
     let server_time = challenge.timestamp();
     // Section 3.1.5.1.2: with a server timestamp, use it, send a MIC and flag it in
     // MsvAvFlags, and send Z(24) as the LM response.
-    let (time, target_info) = match server_time {
-        Some(t) => (t, with_mic_flag(&challenge.target_info)),
-        None => (now, challenge.target_info.clone()),
-    };
+    let time = server_time.unwrap_or(now);
+    let target_info = client_target_info(&challenge.target_info, server_time.is_some(), binding);
     let r = v2_response(&key, &challenge.server_challenge, &client_challenge, time, &target_info);
     let lm = if server_time.is_some() { vec![0u8; 24] } else { r.lm.clone() };
     let flags = (challenge.flags & OFFERED) | flag::UNICODE | flag::NTLM;
@@ -294,6 +358,8 @@ pub fn authenticate_with(
     m.extend_from_slice(&VERSION);
     m.extend_from_slice(&[0; 16]); // MIC, filled below
     m.extend_from_slice(&payload);
+    // The MIC is computed last, over the finished message: it covers the NT response,
+    // and with it the target information as modified above.
     if server_time.is_some() {
         let mic = hmac_md5(&r.session_base_key, &[negotiate, &challenge.raw, &m]);
         if let Some(slot) = m.get_mut(72..88) {
@@ -303,18 +369,37 @@ pub fn authenticate_with(
     m
 }
 
-/// Target info with MsvAvFlags carrying the MIC bit, before MsvAvEOL.
-pub(crate) fn with_mic_flag(target_info: &[u8]) -> Vec<u8> {
+/// The target information a client returns (section 3.1.5.1.2): the server's AV_PAIRs,
+/// MsvAvFlags with the MIC bit when a MIC is sent, MsvAvTargetName and
+/// MsvAvChannelBindings from `binding`, then MsvAvEOL. Unchanged when there is nothing
+/// to add.
+pub(crate) fn client_target_info(server: &[u8], mic: bool, binding: &Binding) -> Vec<u8> {
+    if !mic && binding == &Binding::default() {
+        return server.to_vec();
+    }
     let mut out = Vec::new();
-    let mut flags = AV_FLAG_MIC;
-    for (id, value) in av_pairs(target_info) {
+    let mut flags = if mic { AV_FLAG_MIC } else { 0 };
+    let mut had_flags = false;
+    for (id, value) in av_pairs(server) {
         match id {
-            AV_EOL => {}
-            AV_FLAGS => flags |= value.try_into().map_or(0, u32::from_le_bytes),
+            AV_FLAGS => {
+                had_flags = true;
+                flags |= value.try_into().map_or(0, u32::from_le_bytes);
+            }
+            // Ours to set, whatever a server sent.
+            AV_TARGET_NAME | AV_CHANNEL_BINDINGS => {}
             _ => push_av(&mut out, id, value),
         }
     }
-    push_av(&mut out, AV_FLAGS, &flags.to_le_bytes());
+    if mic || had_flags {
+        push_av(&mut out, AV_FLAGS, &flags.to_le_bytes());
+    }
+    if let Some(cb) = &binding.channel_bindings {
+        push_av(&mut out, AV_CHANNEL_BINDINGS, cb);
+    }
+    if let Some(name) = &binding.target_name {
+        push_av(&mut out, AV_TARGET_NAME, &utf16le(name));
+    }
     push_av(&mut out, AV_EOL, &[]);
     out
 }
@@ -457,7 +542,7 @@ mod tests {
         assert_eq!(field(&m, 12).unwrap(), &[0; 24]);
         let nt = field(&m, 20).unwrap();
         assert_eq!(&nt[24..32], &1234u64.to_le_bytes(), "the server's time is used");
-        let ti = with_mic_flag(&c.target_info);
+        let ti = client_target_info(&c.target_info, true, &Binding::default());
         assert!(av_pairs(&ti).contains(&(AV_FLAGS, &AV_FLAG_MIC.to_le_bytes()[..])));
         // The MIC covers the three messages with the MIC field zeroed.
         let key = nt_owf_v2("Password", "user", "Domain");
@@ -474,5 +559,53 @@ mod tests {
         let mut bad = challenge_4_2_4();
         bad[44] = 0xff; // TargetInfo offset past the end
         assert!(Challenge::parse(&bad).is_err());
+    }
+
+    #[test]
+    fn tls_channel_bindings_hash_the_gss_struct_with_the_end_point_data() {
+        // MD5(Z(16) || le32(53) || "tls-server-end-point:" || AA*32), computed apart.
+        assert_eq!(hex::encode(tls_channel_bindings(&[0xaa; 32])), "887bbef10e2b16116a7405bb2d7483a8");
+    }
+
+    #[test]
+    fn a_binding_goes_into_the_target_info_under_the_proof_and_the_mic() {
+        let neg = negotiate_message();
+        let c = server::challenge_message(&neg, [8; 8], &server::Identity::new("corp", "ndes01", "corp.example"), 77)
+            .unwrap();
+        let binding =
+            Binding { target_name: Some("HTTP/ndes01.corp.example".into()), channel_bindings: Some([0x5a; 16]) };
+        let raw = authenticate_bound_with(&Credentials::new("CORP\\svc", "pa55word"), &neg, &c, &binding, [2; 8], 1);
+        let nt = field(&raw, 20).unwrap();
+        let info = av_pairs(&nt[44..]);
+        assert!(info.contains(&(AV_TARGET_NAME, &utf16le("HTTP/ndes01.corp.example")[..])), "{info:?}");
+        assert!(info.contains(&(AV_CHANNEL_BINDINGS, &[0x5a; 16][..])), "{info:?}");
+        assert!(info.contains(&(AV_FLAGS, &AV_FLAG_MIC.to_le_bytes()[..])), "{info:?}");
+        // The server's own pairs are kept, once each.
+        assert_eq!(info.iter().filter(|(id, _)| *id == AV_TIMESTAMP).count(), 1);
+        // A server verifies the proof over the target info it receives, and the MIC.
+        let a = server::Authenticate::parse(&raw).unwrap();
+        a.verify(&nt_hash("pa55word"), &neg, &c).unwrap();
+        // Changing the bindings breaks the proof: they cannot be swapped on the way.
+        let at = raw.windows(16).position(|w| w == [0x5a; 16]).unwrap();
+        let mut swapped = raw.clone();
+        swapped[at] ^= 1;
+        assert_eq!(
+            server::Authenticate::parse(&swapped).unwrap().verify(&nt_hash("pa55word"), &neg, &c),
+            Err(NtlmError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn without_a_timestamp_or_binding_the_target_info_is_the_servers() {
+        let info = challenge_4_2_4();
+        let c = Challenge::parse(&info).unwrap();
+        assert_eq!(client_target_info(&c.target_info, false, &Binding::default()), c.target_info);
+        let named = client_target_info(
+            &c.target_info,
+            false,
+            &Binding { target_name: Some("HTTP/h".into()), ..Default::default() },
+        );
+        assert_eq!(av_pairs(&named).last(), Some(&(AV_TARGET_NAME, &utf16le("HTTP/h")[..])));
+        assert!(!av_pairs(&named).iter().any(|(id, _)| *id == AV_FLAGS), "no MIC, no MsvAvFlags");
     }
 }

@@ -1,12 +1,15 @@
-//! The NDES admin page (`/certsrv/mscep_admin/`) as products scrape it: GET with
-//! Basic credentials, NTLM when the server asks for it, the body decoded whatever its
-//! encoding, and the one-time challenge taken out with the regex consumers use.
+//! The NDES admin page (`/certsrv/mscep_admin/`) as products scrape it: a GET without
+//! credentials, then NTLM when the server offers NTLM or Negotiate, Basic only when it
+//! offers nothing else (and, over plain HTTP, only when allowed); the body decoded
+//! whatever its encoding, and the one-time challenge taken out with the regex consumers
+//! use.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use base64::Engine as _;
 use regex::Regex;
+use zeroize::Zeroizing;
 
 use crate::http::{Connection, HttpError, Response};
 use crate::ntlm;
@@ -40,14 +43,29 @@ pub enum AdminError {
     )]
     NoPermission,
     /// The credentials were refused.
-    #[error("the admin page refused the credentials (HTTP 401{offered}): check the user name and password")]
+    #[error("the admin page refused the credentials (HTTP 401{offered}): check the user name and password{hint}")]
     Unauthorized {
         /// The schemes the server offered, for the message.
         offered: String,
+        /// What else to try, if anything (`; ...`).
+        hint: String,
     },
     /// The server wants authentication this client does not speak.
     #[error("the admin page asks for {0}, which this client does not support (it speaks Basic and NTLM)")]
     UnsupportedAuth(String),
+    /// The scheme asked for (`--auth`) is not among those the server offers.
+    #[error("the admin page does not offer {wanted} (WWW-Authenticate: {offered})")]
+    NotOffered {
+        /// The scheme asked for.
+        wanted: &'static str,
+        /// What the server offered.
+        offered: String,
+    },
+    /// Basic over plain HTTP would show the password to the network.
+    #[error(
+        "refusing to send the password with Basic over plain HTTP to {0}: anyone on the network could read it. Use the admin page's https:// address, or pass --allow-basic-over-http to send it anyway"
+    )]
+    BasicInClear(String),
     /// The NTLM exchange went wrong.
     #[error(transparent)]
     Ntlm(#[from] ntlm::NtlmError),
@@ -73,7 +91,7 @@ pub struct AdminPage {
     pub reusable: bool,
     /// The CA thumbprint the page shows (MD5, four groups), if any.
     pub thumbprint: Option<String>,
-    /// How we authenticated: "Basic" or "NTLM".
+    /// How we authenticated: "Basic", "NTLM", or "none" when the page asked for nothing.
     pub scheme: &'static str,
 }
 
@@ -87,44 +105,161 @@ impl core::fmt::Debug for AdminPage {
     }
 }
 
-/// GET the admin page and take the challenge from it. Basic first; NTLM when the
-/// server answers 401 offering `NTLM` or `Negotiate`.
+/// Which scheme to log in with (`--auth`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// NTLM when the server offers NTLM or Negotiate, else Basic.
+    #[default]
+    Auto,
+    /// NTLM only (under Negotiate when that is all the server offers).
+    Ntlm,
+    /// Basic only: for accounts that have no NTLM (scepd users added without `--ntlm`).
+    Basic,
+}
+
+impl core::str::FromStr for AuthScheme {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(AuthScheme::Auto),
+            "ntlm" => Ok(AuthScheme::Ntlm),
+            "basic" => Ok(AuthScheme::Basic),
+            _ => Err(format!("--auth {s:?}: use auto, ntlm or basic")),
+        }
+    }
+}
+
+/// How to log in to an admin page.
+#[derive(Clone)]
+pub struct Login {
+    /// User name (`DOMAIN\user` or `user@domain` for NTLM).
+    pub user: String,
+    /// Password.
+    pub password: Zeroizing<String>,
+    /// The scheme to use.
+    pub scheme: AuthScheme,
+    /// Send Basic credentials over plain `http://`, where they travel in clear.
+    pub allow_basic_over_http: bool,
+}
+
+impl core::fmt::Debug for Login {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Login")
+            .field("user", &self.user)
+            .field("scheme", &self.scheme)
+            .field("allow_basic_over_http", &self.allow_basic_over_http)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Login {
+    /// `user` with `password`, scheme chosen by the server's offer, Basic only over HTTPS.
+    pub fn new(user: &str, password: &str) -> Self {
+        Login {
+            user: user.to_owned(),
+            password: Zeroizing::new(password.to_owned()),
+            scheme: AuthScheme::Auto,
+            allow_basic_over_http: false,
+        }
+    }
+}
+
+/// [`fetch`] with `user` and `password` and the defaults of [`Login::new`].
 pub async fn fetch_challenge(
     url: &str,
     user: &str,
     password: &str,
     timeout: Duration,
 ) -> Result<AdminPage, AdminError> {
+    fetch(url, &Login::new(user, password), timeout).await
+}
+
+/// GET the admin page and take the challenge from it. The first request carries no
+/// credentials (RFC 9110 section 11.6.1: they answer a challenge), so that the server
+/// says which schemes it takes before anything is sent; then NTLM, bound to the service
+/// and (over HTTPS) the TLS channel, when it offers NTLM or Negotiate, else Basic.
+pub async fn fetch(url: &str, login: &Login, timeout: Duration) -> Result<AdminPage, AdminError> {
     let mut conn = Connection::open(url, timeout).await?;
-    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
-    let r = conn.get(url, &[("Authorization", &basic)]).await?;
+    let r = conn.get(url, &[]).await?;
     if r.status != 401 {
-        return page(&r, "Basic");
+        return page(&r, "none");
     }
-    let scheme = r
-        .www_authenticate
-        .iter()
-        .filter_map(|h| h.split_whitespace().next())
-        .find(|s| s.eq_ignore_ascii_case("NTLM") || s.eq_ignore_ascii_case("Negotiate"))
-        .map(|s| if s.eq_ignore_ascii_case("NTLM") { "NTLM" } else { "Negotiate" });
-    let Some(scheme) = scheme else {
-        let offered = r.www_authenticate.join(", ");
-        if r.www_authenticate.iter().any(|h| h.trim_start().to_ascii_lowercase().starts_with("basic")) {
-            return Err(AdminError::Unauthorized { offered: format!(", WWW-Authenticate: {offered}") });
+    let offer = Offer::of(&r.www_authenticate);
+    let ntlm_scheme = offer.ntlm_scheme();
+    let use_ntlm = match (login.scheme, ntlm_scheme, offer.basic) {
+        (AuthScheme::Auto | AuthScheme::Ntlm, Some(_), _) => true,
+        (AuthScheme::Auto | AuthScheme::Basic, _, true) => false,
+        (AuthScheme::Ntlm, None, _) => {
+            return Err(AdminError::NotOffered { wanted: "NTLM", offered: offer.text() });
         }
-        return Err(AdminError::UnsupportedAuth(if offered.is_empty() {
-            "no authentication scheme (401 without WWW-Authenticate)".into()
-        } else {
-            offered
-        }));
+        (AuthScheme::Basic, _, false) => {
+            return Err(AdminError::NotOffered { wanted: "Basic", offered: offer.text() });
+        }
+        (AuthScheme::Auto, None, false) => {
+            return Err(AdminError::UnsupportedAuth(if offer.headers.is_empty() {
+                "no authentication scheme (401 without WWW-Authenticate)".into()
+            } else {
+                offer.text()
+            }));
+        }
     };
-    // Prefer plain NTLM when both are offered: Negotiate would first try Kerberos.
-    let scheme = if r.www_authenticate.iter().any(|h| h.trim().eq_ignore_ascii_case("NTLM")) { "NTLM" } else { scheme };
-    // NTLM authenticates the connection its three legs travel on: start a fresh one
-    // rather than rely on the server keeping the refused one open.
+    if !use_ntlm && url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://")) && !login.allow_basic_over_http {
+        return Err(AdminError::BasicInClear(url.to_owned()));
+    }
+    // The exchange runs on a fresh connection rather than rely on the server keeping
+    // the refused one open; NTLM authenticates the connection its legs travel on.
     drop(conn);
     let mut conn = Connection::open(url, timeout).await?;
-    ntlm_exchange(url, &mut conn, scheme, &ntlm::Credentials::new(user, password)).await
+    match ntlm_scheme.filter(|_| use_ntlm) {
+        Some(scheme) => {
+            let host = url.parse::<hyper::Uri>().ok().and_then(|u| u.host().map(str::to_owned)).unwrap_or_default();
+            let binding = crate::binding::for_connection(&host, conn.peer_certificate());
+            let creds = ntlm::Credentials::new(&login.user, &login.password);
+            ntlm_exchange(url, &mut conn, scheme, &creds, &binding, offer.basic).await
+        }
+        None => {
+            let pair = Zeroizing::new(format!("{}:{}", login.user, login.password.as_str()));
+            let basic = Zeroizing::new(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(&*pair)));
+            let r = conn.get(url, &[("Authorization", &basic)]).await?;
+            page(&r, "Basic")
+        }
+    }
+}
+
+/// The schemes a 401 offered.
+struct Offer {
+    headers: Vec<String>,
+    ntlm: bool,
+    negotiate: bool,
+    basic: bool,
+}
+
+impl Offer {
+    fn of(headers: &[String]) -> Self {
+        let scheme_is =
+            |h: &String, name: &str| h.split_whitespace().next().is_some_and(|s| s.eq_ignore_ascii_case(name));
+        Offer {
+            headers: headers.to_vec(),
+            ntlm: headers.iter().any(|h| scheme_is(h, "NTLM")),
+            negotiate: headers.iter().any(|h| scheme_is(h, "Negotiate")),
+            basic: headers.iter().any(|h| scheme_is(h, "Basic")),
+        }
+    }
+
+    /// Plain NTLM when offered: Negotiate would first try Kerberos.
+    fn ntlm_scheme(&self) -> Option<&'static str> {
+        if self.ntlm {
+            Some("NTLM")
+        } else if self.negotiate {
+            Some("Negotiate")
+        } else {
+            None
+        }
+    }
+
+    fn text(&self) -> String {
+        self.headers.join(", ")
+    }
 }
 
 /// NEGOTIATE, CHALLENGE, AUTHENTICATE on one connection.
@@ -133,6 +268,8 @@ async fn ntlm_exchange(
     conn: &mut Connection,
     scheme: &str,
     creds: &ntlm::Credentials,
+    binding: &ntlm::Binding,
+    basic_offered: bool,
 ) -> Result<AdminPage, AdminError> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let negotiate = ntlm::negotiate_message();
@@ -149,13 +286,19 @@ async fn ntlm_exchange(
         })
         .ok_or_else(|| AdminError::Unauthorized {
             offered: format!(", no NTLM challenge in WWW-Authenticate: {}", r.www_authenticate.join(", ")),
+            hint: String::new(),
         })?;
     let raw = b64.decode(token).map_err(|_| ntlm::NtlmError::Malformed("the challenge is not base64"))?;
     let challenge = ntlm::Challenge::parse(&raw)?;
-    let auth = ntlm::authenticate_message(creds, &negotiate, &challenge);
+    let auth = ntlm::authenticate_message_bound(creds, &negotiate, &challenge, binding);
     let r = conn.get(url, &[("Authorization", &format!("{scheme} {}", b64.encode(auth)))]).await?;
     if r.status == 401 {
-        return Err(AdminError::Unauthorized { offered: format!(" after NTLM, as {}", display_user(creds)) });
+        let hint = if basic_offered {
+            "; the server also offers Basic: for an account without NTLM (on scepd, a user added without --ntlm), pass --auth basic".to_owned()
+        } else {
+            String::new()
+        };
+        return Err(AdminError::Unauthorized { offered: format!(" after NTLM, as {}", display_user(creds)), hint });
     }
     page(&r, "NTLM")
 }
@@ -170,6 +313,7 @@ fn page(r: &Response, scheme: &'static str) -> Result<AdminPage, AdminError> {
     if r.status == 401 {
         return Err(AdminError::Unauthorized {
             offered: format!(", WWW-Authenticate: {}", r.www_authenticate.join(", ")),
+            hint: String::new(),
         });
     }
     if text.contains(CACHE_FULL) {

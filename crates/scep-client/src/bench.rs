@@ -247,10 +247,10 @@ async fn challenges(
     match source {
         ChallengeSource::None => Ok(vec![None; want]),
         ChallengeSource::Fixed(pw) => Ok(vec![Some(pw.clone()); want]),
-        ChallengeSource::AdminPage { url, user, password } => {
+        ChallengeSource::AdminPage { url, login } => {
             let mut out = Vec::new();
             while out.len() < want {
-                match admin::fetch_challenge(url, user, password, timeout).await {
+                match admin::fetch(url, login, timeout).await {
                     Ok(p) => out.push(Some(p.password)),
                     Err(AdminError::CacheFull) if !out.is_empty() => break,
                     Err(e) => return Err(e.into()),
@@ -375,7 +375,7 @@ fn check_reply(p: &Prepared, s: &Sent, keys: &[PrivateKey], cas: &CaCerts) -> Re
         Err(_) => return Err("other".into()),
     };
     let key = keys.get(p.key).ok_or("other")?;
-    let rep = ParsedCertRep::parse(raw, &cas.all, &p.signer_cert, key).map_err(|_| "other".to_owned())?;
+    let rep = ParsedCertRep::parse(raw, &cas.trusted, &p.signer_cert, key).map_err(|_| "other".to_owned())?;
     if rep.transaction_id.as_ref().map(TransactionId::as_str) != Some(p.tid.as_str())
         || rep.recipient_nonce.as_ref() != Some(&p.nonce)
     {

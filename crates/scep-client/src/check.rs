@@ -62,10 +62,8 @@ pub enum ChallengeSource {
     AdminPage {
         /// Admin page URL.
         url: String,
-        /// User (`DOMAIN\user` for NTLM).
-        user: String,
-        /// Password.
-        password: String,
+        /// User, password and scheme.
+        login: admin::Login,
     },
 }
 
@@ -74,7 +72,7 @@ impl core::fmt::Debug for ChallengeSource {
         match self {
             ChallengeSource::None => f.write_str("None"),
             ChallengeSource::Fixed(_) => f.write_str("Fixed(..)"),
-            ChallengeSource::AdminPage { url, user, .. } => write!(f, "AdminPage({url}, {user})"),
+            ChallengeSource::AdminPage { url, login } => write!(f, "AdminPage({url}, {})", login.user),
         }
     }
 }
@@ -97,26 +95,24 @@ pub async fn run(url: &str, source: &ChallengeSource, timeout: Duration) -> Repo
             step("admin page", (Status::Skip, "--challenge given instead of --admin-url".into()));
             Ok((pw.clone(), false))
         }
-        ChallengeSource::AdminPage { url, user, password } => {
-            match admin::fetch_challenge(url, user, password, timeout).await {
-                Ok(p) => {
-                    let mode = if p.reusable { "reusable (single-password mode)" } else { "one-time" };
-                    let thumb = p.thumbprint.as_deref().map(|t| format!(", CA thumbprint {t}")).unwrap_or_default();
-                    step(
-                        "admin page",
-                        (
-                            Status::Pass,
-                            format!("{} gave a {mode} challenge of {} characters{thumb}", p.scheme, p.password.len()),
-                        ),
-                    );
-                    Ok((p.password, p.reusable))
-                }
-                Err(e) => {
-                    step("admin page", (Status::Fail, e.to_string()));
-                    Err("the admin page gave no challenge".into())
-                }
+        ChallengeSource::AdminPage { url, login } => match admin::fetch(url, login, timeout).await {
+            Ok(p) => {
+                let mode = if p.reusable { "reusable (single-password mode)" } else { "one-time" };
+                let thumb = p.thumbprint.as_deref().map(|t| format!(", CA thumbprint {t}")).unwrap_or_default();
+                step(
+                    "admin page",
+                    (
+                        Status::Pass,
+                        format!("{} gave a {mode} challenge of {} characters{thumb}", p.scheme, p.password.len()),
+                    ),
+                );
+                Ok((p.password, p.reusable))
             }
-        }
+            Err(e) => {
+                step("admin page", (Status::Fail, e.to_string()));
+                Err("the admin page gave no challenge".into())
+            }
+        },
     };
 
     let caps = client.caps().await;

@@ -16,12 +16,13 @@ use x509_cert::{
     Certificate,
     ext::{
         Extension,
-        pkix::{BasicConstraints, KeyUsages, SubjectAltName, name::GeneralName},
+        pkix::{KeyUsages, SubjectAltName, name::GeneralName},
     },
     name::Name,
 };
 
 use crate::http::{HttpClient, HttpError};
+use crate::pin::{Fingerprint, chains_to, crl_signed_by, describe, is_ca, issued_by};
 
 /// Client errors.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,10 @@ pub enum ScepError {
         /// Its transactionID, to poll for it later.
         transaction_id: String,
     },
+    /// A certificate, CertRep or CRL does not chain to the CA it must come from: the
+    /// pinned CA, or (without a pin) the CA certificates of the GetCACert answer.
+    #[error("{0}")]
+    Untrusted(String),
     /// Protocol crate error.
     #[error(transparent)]
     Scep(#[from] scep::Error),
@@ -84,7 +89,8 @@ pub enum Transport {
 pub struct CaCerts {
     /// Every certificate, in the order received.
     pub all: Vec<Certificate>,
-    /// The CA (basicConstraints CA, or the only certificate).
+    /// The CA: the CA certificate that issued the RA certificates, else the first
+    /// with basicConstraints CA (the pinned one, with a pin), else the only certificate.
     pub ca: Certificate,
     /// The certificate to encrypt to (keyEncipherment), RA or CA.
     pub encryption: Certificate,
@@ -92,34 +98,113 @@ pub struct CaCerts {
     pub signing: Certificate,
     /// The Content-Type the server used.
     pub content_type: String,
+    /// The certificate `--ca-fingerprint` named, when one was given.
+    pub pinned: Option<Certificate>,
+    /// The certificates a CertRep may be signed by: with a pin, the pinned CA and the
+    /// certificates that chain to it; without, every certificate of the answer.
+    pub trusted: Vec<Certificate>,
 }
 
 impl CaCerts {
+    /// Sort a GetCACert answer into roles.
     fn from_certs(all: Vec<Certificate>, content_type: String) -> Result<Self, ScepError> {
-        let is_ca = |c: &Certificate| {
-            c.tbs_certificate().get_extension::<BasicConstraints>().ok().flatten().is_some_and(|(_, bc)| bc.ca)
-        };
         let has = |c: &Certificate, ku: KeyUsages| x509::cert_key_usage(c).is_some_and(|k| k.0.contains(ku));
-        let ca = all
-            .iter()
-            .find(|c| is_ca(c))
+        let cas: Vec<&Certificate> = all.iter().filter(|c| is_ca(c)).collect();
+        let ras: Vec<&Certificate> = all.iter().filter(|c| !is_ca(c)).collect();
+        let encryption = ras.iter().find(|c| has(c, KeyUsages::KeyEncipherment)).or_else(|| ras.first()).copied();
+        let signing = ras.iter().find(|c| has(c, KeyUsages::DigitalSignature)).or_else(|| ras.first()).copied();
+        // The issuing CA: the one that signed the RA certificates (an answer may carry
+        // the root and intermediates too, in any order).
+        let ca = signing
+            .and_then(|ra| cas.iter().find(|ca| issued_by(ra, ca)))
+            .or_else(|| cas.first())
+            .copied()
             .or_else(|| all.first())
             .cloned()
             .ok_or_else(|| ScepError::Protocol("GetCACert returned no certificate".into()))?;
-        let ras: Vec<&Certificate> = all.iter().filter(|c| !is_ca(c)).collect();
-        let encryption = ras
-            .iter()
-            .find(|c| has(c, KeyUsages::KeyEncipherment))
-            .or_else(|| ras.first())
-            .map(|c| (*c).clone())
-            .unwrap_or_else(|| ca.clone());
-        let signing = ras
-            .iter()
-            .find(|c| has(c, KeyUsages::DigitalSignature))
-            .or_else(|| ras.first())
-            .map(|c| (*c).clone())
-            .unwrap_or_else(|| ca.clone());
-        Ok(CaCerts { all, ca, encryption, signing, content_type })
+        let encryption = encryption.cloned().unwrap_or_else(|| ca.clone());
+        let signing = signing.cloned().unwrap_or_else(|| ca.clone());
+        let trusted = all.clone();
+        Ok(CaCerts { all, ca, encryption, signing, content_type, pinned: None, trusted })
+    }
+
+    /// Without a pin: when the answer holds a CA certificate, every RA certificate must
+    /// be issued by one of its CA certificates (see [`crate::pin`]).
+    fn consistent(self) -> Result<Self, ScepError> {
+        let cas: Vec<&Certificate> = self.all.iter().filter(|c| is_ca(c)).collect();
+        if cas.is_empty() {
+            return Ok(self);
+        }
+        for ra in self.all.iter().filter(|c| !is_ca(c)) {
+            if !cas.iter().any(|ca| issued_by(ra, ca)) {
+                return Err(ScepError::Untrusted(format!(
+                    "the RA certificate {} is not issued by the CA certificate of the GetCACert answer ({})",
+                    describe(ra),
+                    cas.iter().map(|c| describe(c)).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        Ok(self)
+    }
+
+    /// Hold the answer to `pin`: the certificate it names must be in the answer, and
+    /// every RA certificate must chain to it. CA certificates that do not (a root above
+    /// a pinned intermediate) stay in `all` but are not trusted.
+    fn pinned_to(mut self, pin: &Fingerprint) -> Result<Self, ScepError> {
+        let Some(pinned) = self.all.iter().find(|c| pin.matches(c)).cloned() else {
+            return Err(ScepError::Untrusted(format!(
+                "the CA fingerprint is {}, not the expected {}",
+                pin.of(&self.ca),
+                pin.hex()
+            )));
+        };
+        for ra in self.all.iter().filter(|c| !is_ca(c)) {
+            if !chains_to(ra, &pinned, &self.all) {
+                return Err(ScepError::Untrusted(format!(
+                    "the RA certificate {} is not issued by the pinned CA {}",
+                    describe(ra),
+                    describe(&pinned)
+                )));
+            }
+        }
+        self.trusted = self.all.iter().filter(|c| chains_to(c, &pinned, &self.all)).cloned().collect();
+        if !self.trusted.contains(&self.ca) {
+            self.ca = pinned.clone();
+        }
+        for role in [&mut self.encryption, &mut self.signing] {
+            if !self.trusted.contains(role) {
+                *role = self.ca.clone();
+            }
+        }
+        self.pinned = Some(pinned);
+        Ok(self)
+    }
+
+    /// With a pin, refuse a certificate a reply carries that does not chain to it.
+    fn check_issued(&self, cert: &Certificate, what: &str) -> Result<(), ScepError> {
+        match &self.pinned {
+            Some(p) if !chains_to(cert, p, &self.all) => Err(ScepError::Untrusted(format!(
+                "the {what} {} (issuer {}) is not issued by the pinned CA {}",
+                describe(cert),
+                cert.tbs_certificate().issuer(),
+                describe(p)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// With a pin, refuse a CRL not signed by the pinned CA or a CA chaining to it.
+    fn check_crl(&self, crl: &x509_cert::crl::CertificateList) -> Result<(), ScepError> {
+        match &self.pinned {
+            Some(p) if !self.trusted.iter().filter(|c| is_ca(c)).any(|ca| crl_signed_by(crl, ca)) => {
+                Err(ScepError::Untrusted(format!(
+                    "the CRL of {} is not signed by the pinned CA {}",
+                    crl.tbs_cert_list.issuer,
+                    describe(p)
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -143,7 +228,8 @@ pub struct EnrollOptions {
     pub upns: Vec<String>,
     /// Further subject alternative names as they are (those of a certificate being renewed).
     pub other_names: Vec<GeneralName>,
-    /// Expected CA fingerprint (hex SHA-256, SHA-1 or MD5).
+    /// Expected CA fingerprint (hex SHA-256, SHA-1 or MD5); it takes the place of the
+    /// client's own ([`ScepClient::with_ca_fingerprint`]) for this request.
     pub ca_fingerprint: Option<String>,
     /// POST or GET.
     pub transport: Transport,
@@ -242,12 +328,20 @@ pub struct Enrolled {
 pub struct ScepClient {
     url: String,
     http: HttpClient,
+    pin: Option<Fingerprint>,
 }
 
 impl ScepClient {
     /// A client for the SCEP URL (e.g. `http://host/certsrv/mscep/mscep.dll`).
     pub fn new(url: &str) -> Self {
-        ScepClient { url: url.trim_end_matches('?').to_owned(), http: HttpClient::default() }
+        ScepClient { url: url.trim_end_matches('?').to_owned(), http: HttpClient::default(), pin: None }
+    }
+
+    /// Pin the CA: every operation then checks what it relies on against the CA
+    /// certificate with this fingerprint (see [`crate::pin`]).
+    pub fn with_ca_fingerprint(mut self, pin: Fingerprint) -> Self {
+        self.pin = Some(pin);
+        self
     }
 
     /// With another HTTP client (time-outs).
@@ -273,8 +367,20 @@ impl ScepClient {
         Ok(Capabilities::parse(&String::from_utf8_lossy(&r.body)))
     }
 
-    /// GetCACert, sorted into roles.
+    /// GetCACert, sorted into roles, and held to the pin if there is one.
     pub async fn ca_certs(&self) -> Result<CaCerts, ScepError> {
+        self.ca_certs_pinned(self.pin.as_ref()).await
+    }
+
+    async fn ca_certs_pinned(&self, pin: Option<&Fingerprint>) -> Result<CaCerts, ScepError> {
+        let cas = self.unpinned_ca_certs().await?;
+        match pin {
+            Some(p) => cas.pinned_to(p),
+            None => cas.consistent(),
+        }
+    }
+
+    async fn unpinned_ca_certs(&self) -> Result<CaCerts, ScepError> {
         let r = self.http.get(&self.op_url("GetCACert", None), &[]).await?;
         if r.status != 200 {
             return Err(status_error("GetCACert", &r));
@@ -365,21 +471,28 @@ impl ScepClient {
 
     /// GetCert: a certificate by issuer and serial number.
     pub async fn get_cert(&self, serial: &[u8]) -> Result<Certificate, ScepError> {
-        let (certs, _) = self.get_by_serial(MessageType::GetCert, serial).await?;
-        certs.into_iter().next().ok_or_else(|| ScepError::Protocol("GetCert SUCCESS without a certificate".into()))
+        let (certs, _, cas) = self.get_by_serial(MessageType::GetCert, serial).await?;
+        let cert = certs
+            .into_iter()
+            .next()
+            .ok_or_else(|| ScepError::Protocol("GetCert SUCCESS without a certificate".into()))?;
+        cas.check_issued(&cert, "certificate from GetCert")?;
+        Ok(cert)
     }
 
     /// GetCRL: the CRL of the CA that issued `serial`.
     pub async fn get_crl(&self, serial: &[u8]) -> Result<x509_cert::crl::CertificateList, ScepError> {
-        let (_, crls) = self.get_by_serial(MessageType::GetCrl, serial).await?;
-        crls.into_iter().next().ok_or_else(|| ScepError::Protocol("GetCRL SUCCESS without a CRL".into()))
+        let (_, crls, cas) = self.get_by_serial(MessageType::GetCrl, serial).await?;
+        let crl = crls.into_iter().next().ok_or_else(|| ScepError::Protocol("GetCRL SUCCESS without a CRL".into()))?;
+        cas.check_crl(&crl)?;
+        Ok(crl)
     }
 
     async fn get_by_serial(
         &self,
         mtype: MessageType,
         serial: &[u8],
-    ) -> Result<(Vec<Certificate>, Vec<x509_cert::crl::CertificateList>), ScepError> {
+    ) -> Result<(Vec<Certificate>, Vec<x509_cert::crl::CertificateList>, CaCerts), ScepError> {
         let caps = self.caps().await?;
         let cas = self.ca_certs().await?;
         let key = PrivateKey::generate(scep::crypto::KeyType::Rsa2048)?;
@@ -400,7 +513,7 @@ impl ScepClient {
             transport: Transport::Auto,
         };
         match self.transact(&t, mtype, &body).await?.outcome {
-            Outcome::Success { certificates, crls } => Ok((certificates, crls)),
+            Outcome::Success { certificates, crls } => Ok((certificates, crls, cas)),
             Outcome::Failure(info, text) => Err(ScepError::Failure { info, text }),
             Outcome::Pending => Err(ScepError::Protocol(format!("{} answered PENDING", mtype.name()))),
         }
@@ -415,10 +528,8 @@ impl ScepClient {
         message_type: MessageType,
     ) -> Result<Enrolled, ScepError> {
         let caps = self.caps().await?;
-        let cas = self.ca_certs().await?;
-        if let Some(fp) = &opts.ca_fingerprint {
-            check_fingerprint(&cas.ca, fp)?;
-        }
+        let pin = opts.ca_fingerprint.as_deref().map(str::parse::<Fingerprint>).transpose()?;
+        let cas = self.ca_certs_pinned(pin.as_ref().or(self.pin.as_ref())).await?;
         let subject = opts.name()?;
         let mut names: Vec<GeneralName> = Vec::new();
         for d in &opts.dns {
@@ -505,7 +616,10 @@ impl ScepClient {
         }
         .build()?;
         let raw = self.pki_operation(msg, t.post()).await?;
-        let rep = ParsedCertRep::parse(&raw, &t.cas.all, t.signer_cert, t.signer)?;
+        let rep = match ParsedCertRep::parse(&raw, &t.cas.trusted, t.signer_cert, t.signer) {
+            Ok(rep) => rep,
+            Err(e) => return Err(untrusted_signer(&raw, t, e)),
+        };
         if rep.transaction_id.as_ref().map(TransactionId::as_str) != Some(t.tid) {
             return Err(ScepError::Protocol("the CertRep does not echo our transactionID".into()));
         }
@@ -514,6 +628,29 @@ impl ScepClient {
         }
         Ok(rep)
     }
+}
+
+/// Why a CertRep did not verify: with a pin, name the certificate that signed it when
+/// it is one of the GetCACert answer's that the pin does not vouch for.
+fn untrusted_signer(raw: &[u8], t: &Transaction<'_>, e: scep::Error) -> ScepError {
+    let Some(pinned) = &t.cas.pinned else { return e.into() };
+    if !matches!(e, scep::Error::BadMessageCheck(_)) {
+        return e.into();
+    }
+    let signer = t
+        .cas
+        .all
+        .iter()
+        .filter(|c| !t.cas.trusted.contains(c))
+        .find(|c| ParsedCertRep::parse(raw, std::slice::from_ref(*c), t.signer_cert, t.signer).is_ok());
+    ScepError::Untrusted(match signer {
+        Some(c) => format!(
+            "the CertRep is signed by {}, which is not issued by the pinned CA {}",
+            describe(c),
+            describe(pinned)
+        ),
+        None => format!("the CertRep is not signed by a certificate of the pinned CA {} ({e})", describe(pinned)),
+    })
 }
 
 /// The reply is encrypted to the signer certificate, which needs an RSA key: an EC
@@ -537,6 +674,7 @@ fn issued(
         .find(|c| *c.tbs_certificate().subject_public_key_info() == ours)
         .cloned()
         .ok_or_else(|| ScepError::Protocol("SUCCESS without a certificate for our key".into()))?;
+    cas.check_issued(&certificate, "issued certificate")?;
     let mut chain: Vec<Certificate> = certificates.into_iter().filter(|c| *c != certificate).collect();
     if !chain.contains(&cas.ca) {
         chain.push(cas.ca.clone());
@@ -586,27 +724,4 @@ fn parse_subject(s: &str) -> Result<Name, ScepError> {
 fn status_error(operation: &'static str, r: &crate::http::Response) -> ScepError {
     let body: String = String::from_utf8_lossy(&r.body).chars().take(200).collect();
     ScepError::Status { operation, status: r.status, body: body.trim().to_owned() }
-}
-
-/// Compare the CA certificate's SHA-256 or SHA-1 fingerprint with `expected` (hex,
-/// separators ignored).
-pub(crate) fn check_fingerprint(ca: &Certificate, expected: &str) -> Result<(), ScepError> {
-    let want: String = expected.chars().filter(char::is_ascii_hexdigit).collect::<String>().to_ascii_uppercase();
-    let der = ca.to_der().map_err(scep::Error::from)?;
-    let got = match want.len() {
-        64 => hex::encode_upper(scep::attr::DigestAlg::Sha256.digest(&der)),
-        40 => hex::encode_upper(scep::attr::DigestAlg::Sha1.digest(&der)),
-        // The NDES admin page shows the CA's MD5.
-        32 => hex::encode_upper(<md5::Md5 as md5::Digest>::digest(&der)),
-        _ => {
-            return Err(ScepError::Protocol(
-                "--ca-fingerprint must be a SHA-256 (64 hex digits), SHA-1 (40) or MD5 (32) fingerprint".into(),
-            ));
-        }
-    };
-    if got == want {
-        Ok(())
-    } else {
-        Err(ScepError::Protocol(format!("the CA fingerprint is {got}, not the expected {want}")))
-    }
 }

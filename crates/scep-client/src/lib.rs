@@ -15,16 +15,20 @@
 
 pub mod admin;
 pub mod bench;
+mod binding;
 pub mod check;
 mod client;
 pub mod http;
 pub mod inspect;
 pub mod p12;
 pub mod pem;
+pub mod pin;
 pub mod quirks;
 
 /// NTLMv2 messages (MS-NLMP), shared with the server.
 pub use scep_ntlm as ntlm;
+
+pub use pin::Fingerprint;
 
 pub use client::{
     CaCerts, EnrollOptions, Enrolled, Polled, ScepClient, ScepError, Transport, random_transaction_id, upn_name,

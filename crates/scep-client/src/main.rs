@@ -13,7 +13,7 @@ use scep::crypto::{KeyType, PrivateKey};
 use scep_client::bench::{BenchOptions, Limit};
 use scep_client::check::ChallengeSource;
 use scep_client::inspect::{Fingerprints, Role, validity_text};
-use scep_client::{EnrollOptions, Enrolled, Polled, ScepClient, ScepError, Transport, admin, p12, pem};
+use scep_client::{EnrollOptions, Enrolled, Fingerprint, Polled, ScepClient, ScepError, Transport, admin, p12, pem};
 use x509_cert::Certificate;
 
 /// scep: enroll with, inspect, test and measure SCEP/NDES servers.
@@ -40,6 +40,9 @@ enum Command {
         /// Write the certificates as PEM to this file.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Expected CA fingerprint (SHA-256, SHA-1 or MD5, hex): everything used must chain to that CA.
+        #[arg(long)]
+        ca_fingerprint: Option<String>,
     },
     /// Enroll: generate or load a key, send a PKCSReq, write key.pem, cert.pem, chain.pem.
     ///
@@ -105,6 +108,9 @@ enum Command {
         /// Directory for cert.pem and chain.pem once issued.
         #[arg(long, default_value = ".")]
         out: PathBuf,
+        /// Expected CA fingerprint (SHA-256, SHA-1 or MD5, hex): everything used must chain to that CA.
+        #[arg(long)]
+        ca_fingerprint: Option<String>,
     },
     /// Fetch a certificate by serial number (GetCert).
     Getcert {
@@ -116,6 +122,9 @@ enum Command {
         /// Write the certificate here (PEM) instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Expected CA fingerprint (SHA-256, SHA-1 or MD5, hex): everything used must chain to that CA.
+        #[arg(long)]
+        ca_fingerprint: Option<String>,
     },
     /// Fetch the CRL of the CA that issued a serial number (GetCRL).
     Getcrl {
@@ -127,8 +136,11 @@ enum Command {
         /// Write the CRL here (PEM) instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Expected CA fingerprint (SHA-256, SHA-1 or MD5, hex): everything used must chain to that CA.
+        #[arg(long)]
+        ca_fingerprint: Option<String>,
     },
-    /// Get a challenge password from the NDES admin page (Basic, then NTLM if asked).
+    /// Get a challenge password from the NDES admin page (NTLM when offered, else Basic).
     Challenge {
         /// Admin page URL, e.g. http://host/certsrv/mscep_admin/
         admin_url: String,
@@ -227,6 +239,33 @@ struct Login {
     /// User name (DOMAIN\user or user@domain for NTLM).
     #[arg(long)]
     user: String,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+/// How the admin page login goes.
+#[derive(Args, Debug)]
+struct AuthArgs {
+    /// auto (NTLM when the server offers NTLM or Negotiate, else Basic), ntlm, or basic
+    /// (for accounts without NTLM, such as scepd users added without --ntlm).
+    #[arg(long, default_value = "auto", value_parser = parse_auth)]
+    auth: admin::AuthScheme,
+    /// Send Basic credentials over plain http:// too, where the network can read them.
+    #[arg(long)]
+    allow_basic_over_http: bool,
+}
+
+impl AuthArgs {
+    fn login(&self, user: &str, password: &str) -> admin::Login {
+        let mut login = admin::Login::new(user, password);
+        login.scheme = self.auth;
+        login.allow_basic_over_http = self.allow_basic_over_http;
+        login
+    }
+}
+
+fn parse_auth(s: &str) -> Result<admin::AuthScheme, String> {
+    s.parse()
 }
 
 /// Where enrollments get their challenge.
@@ -241,6 +280,8 @@ struct SourceArgs {
     /// A fixed challenge (or SCEP_CHALLENGE).
     #[arg(long, env = "SCEP_CHALLENGE", hide_env_values = true)]
     challenge: Option<String>,
+    #[command(flatten)]
+    auth: AuthArgs,
 }
 
 #[tokio::main]
@@ -263,7 +304,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             print!("{}", caps.to_body());
         }
-        Command::Cacert { url, out } => cacert(&url, out.as_deref()).await?,
+        Command::Cacert { url, out, ca_fingerprint } => {
+            cacert(&client(&url, ca_fingerprint.as_deref())?, out.as_deref()).await?
+        }
         Command::Enroll { url, challenge, req, key, key_type, out } => {
             let key = match key {
                 Some(p) => pem::load_key(&p)?,
@@ -271,8 +314,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut opts = request_options(&req)?;
             opts.challenge = challenge;
+            check_outputs(&out)?;
             let p12_password = p12_password(&out)?;
-            match ScepClient::new(&url).enroll(&key, &opts).await {
+            match client(&url, req.ca_fingerprint.as_deref())?.enroll(&key, &opts).await {
                 Ok(res) => write_outputs(&out, &key, &res, p12_password.as_deref())?,
                 Err(ScepError::StillPending { waited, transaction_id }) => {
                     // Keep the key: the certificate comes later, by `scep poll`.
@@ -311,18 +355,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 None
             };
+            let client = client(&url, ca_fingerprint.as_deref())?;
             let mut opts = EnrollOptions::renewing(&current)?;
-            opts.ca_fingerprint = ca_fingerprint;
             opts.max_wait = Duration::from_secs(wait);
             let mtype = if pkcsreq { MessageType::PkcsReq } else { MessageType::RenewalReq };
+            check_outputs(&out)?;
             let p12_password = p12_password(&out)?;
             let key_for = new.as_ref().unwrap_or(&current_key);
-            let res = ScepClient::new(&url).renew(key_for, &current, &current_key, &opts, mtype).await?;
+            let res = client.renew(key_for, &current, &current_key, &opts, mtype).await?;
             write_outputs(&out, key_for, &res, p12_password.as_deref())?;
         }
-        Command::Poll { url, transaction_id, subject, key, out } => {
+        Command::Poll { url, transaction_id, subject, key, out, ca_fingerprint } => {
             let key = pem::load_key(&key)?;
-            match ScepClient::new(&url).poll(&key, &subject, &transaction_id).await? {
+            match client(&url, ca_fingerprint.as_deref())?.poll(&key, &subject, &transaction_id).await? {
                 Polled::Issued(res) => {
                     std::fs::create_dir_all(&out)?;
                     write_file(&out.join("cert.pem"), &pem::certs_pem(std::slice::from_ref(&res.certificate))?)?;
@@ -336,8 +381,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Getcert { url, serial, out } => {
-            let cert = ScepClient::new(&url).get_cert(&serial_arg(&serial)?).await?;
+        Command::Getcert { url, serial, out, ca_fingerprint } => {
+            let cert = client(&url, ca_fingerprint.as_deref())?.get_cert(&serial_arg(&serial)?).await?;
             let text = cert.to_pem(LineEnding::LF)?;
             match out {
                 Some(p) => {
@@ -347,8 +392,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => print!("{text}"),
             }
         }
-        Command::Getcrl { url, serial, out } => {
-            let crl = ScepClient::new(&url).get_crl(&serial_arg(&serial)?).await?;
+        Command::Getcrl { url, serial, out, ca_fingerprint } => {
+            let crl = client(&url, ca_fingerprint.as_deref())?.get_crl(&serial_arg(&serial)?).await?;
             let tbs = &crl.tbs_cert_list;
             let revoked = tbs.revoked_certificates.as_ref().map_or(0, Vec::len);
             let next = tbs.next_update.map(|t| t.to_string()).unwrap_or_else(|| "none".into());
@@ -370,7 +415,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Challenge { admin_url, login } => {
             let password = login_password()?;
-            let page = admin::fetch_challenge(&admin_url, &login.user, &password, Duration::from_secs(30)).await?;
+            let login = login.auth.login(&login.user, &password);
+            let page = admin::fetch(&admin_url, &login, Duration::from_secs(30)).await?;
             if page.reusable {
                 eprintln!("scep: this is the single (reusable) password, not a one-time challenge");
             }
@@ -424,8 +470,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn cacert(url: &str, out: Option<&Path>) -> anyhow::Result<()> {
-    let cas = ScepClient::new(url).ca_certs().await?;
+/// A client for `url`, pinned to the CA when a fingerprint is given.
+fn client(url: &str, ca_fingerprint: Option<&str>) -> anyhow::Result<ScepClient> {
+    let client = ScepClient::new(url);
+    Ok(match ca_fingerprint {
+        Some(fp) => client.with_ca_fingerprint(fp.parse::<Fingerprint>()?),
+        None => client,
+    })
+}
+
+async fn cacert(client: &ScepClient, out: Option<&Path>) -> anyhow::Result<()> {
+    let cas = client.ca_certs().await?;
     println!("Content-Type: {}", cas.content_type);
     for c in &cas.all {
         let tbs = c.tbs_certificate();
@@ -451,7 +506,6 @@ fn request_options(req: &RequestArgs) -> anyhow::Result<EnrollOptions> {
     opts.ips = req.ip.clone();
     opts.emails = req.email.clone();
     opts.upns = req.upn.clone();
-    opts.ca_fingerprint = req.ca_fingerprint.clone();
     opts.transport = if req.get {
         Transport::Get
     } else if req.post {
@@ -461,6 +515,15 @@ fn request_options(req: &RequestArgs) -> anyhow::Result<EnrollOptions> {
     };
     opts.max_wait = Duration::from_secs(req.wait);
     Ok(opts)
+}
+
+/// Refuse private outputs that could not be written before anything is enrolled.
+fn check_outputs(out: &OutputArgs) -> anyhow::Result<()> {
+    pem::check_private_destination(&out.out.join("key.pem"))?;
+    if let Some(p) = &out.p12 {
+        pem::check_private_destination(p)?;
+    }
+    Ok(())
 }
 
 fn write_outputs(out: &OutputArgs, key: &PrivateKey, res: &Enrolled, p12_password: Option<&str>) -> anyhow::Result<()> {
@@ -546,7 +609,7 @@ fn read_stdin_line(what: &str) -> anyhow::Result<String> {
 fn challenge_source(a: &SourceArgs) -> anyhow::Result<ChallengeSource> {
     Ok(match (&a.admin_url, &a.user, &a.challenge) {
         (Some(url), Some(user), _) => {
-            ChallengeSource::AdminPage { url: url.clone(), user: user.clone(), password: login_password()? }
+            ChallengeSource::AdminPage { url: url.clone(), login: a.auth.login(user, &login_password()?) }
         }
         (Some(_), None, _) => bail!("--admin-url needs --user"),
         (None, _, Some(pw)) => ChallengeSource::Fixed(pw.clone()),

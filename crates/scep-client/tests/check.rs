@@ -9,7 +9,18 @@ use common::{MICROMDM_CHALLENGE, Micromdm, PASSWORD, Scepd, USER, scep, scep_jso
 fn check_passes_every_step_against_scepd_with_its_admin_page() {
     let server = Scepd::start(|_| {});
     let (code, report) = scep_json(
-        &["check", &server.url(), "--admin-url", &server.admin_url(), "--user", USER, "--json"],
+        &[
+            "check",
+            &server.url(),
+            "--admin-url",
+            &server.admin_url(),
+            "--user",
+            USER,
+            "--auth",
+            "basic",
+            "--allow-basic-over-http",
+            "--json",
+        ],
         &[("SCEP_PASSWORD", PASSWORD)],
     );
     for s in report["steps"].as_array().unwrap() {
@@ -36,7 +47,17 @@ fn check_passes_every_step_against_scepd_with_its_admin_page() {
 
     // The text form says the same, one line a step; the password is never printed.
     let (code, text, _) = scep(
-        &["check", &server.url(), "--admin-url", &server.admin_url(), "--user", USER],
+        &[
+            "check",
+            &server.url(),
+            "--admin-url",
+            &server.admin_url(),
+            "--user",
+            USER,
+            "--auth",
+            "basic",
+            "--allow-basic-over-http",
+        ],
         &[("SCEP_PASSWORD", PASSWORD)],
         None,
     );
@@ -65,7 +86,18 @@ fn check_without_a_challenge_skips_the_steps_that_need_one_and_passes() {
 fn check_fails_with_the_reason_when_the_admin_password_is_wrong_or_the_server_is_down() {
     let server = Scepd::start(|_| {});
     let (code, report) = scep_json(
-        &["check", &server.url(), "--admin-url", &server.admin_url(), "--user", USER, "--json"],
+        &[
+            "check",
+            &server.url(),
+            "--admin-url",
+            &server.admin_url(),
+            "--user",
+            USER,
+            "--auth",
+            "basic",
+            "--allow-basic-over-http",
+            "--json",
+        ],
         &[("SCEP_PASSWORD", "not the password")],
     );
     assert_eq!(code, 1);

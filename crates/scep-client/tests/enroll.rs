@@ -274,7 +274,11 @@ fn challenge_prints_only_the_admin_page_password_and_names_refusals() {
     let server = Scepd::start(|cfg| *cfg = cfg.replace("password_max = 5", "password_max = 2"));
     let admin = server.admin_url();
     // The password from standard input, or SCEP_PASSWORD.
-    let (code, out, err) = scep(&["challenge", &admin, "--user", USER], &[], Some(&format!("{PASSWORD}\n")));
+    let (code, out, err) = scep(
+        &["challenge", &admin, "--user", USER, "--auth", "basic", "--allow-basic-over-http"],
+        &[],
+        Some(&format!("{PASSWORD}\n")),
+    );
     assert_eq!(code, 0, "{err}");
     let pw = out.trim().to_owned();
     assert_eq!(out, format!("{pw}\n"), "just the password on stdout");
@@ -301,12 +305,36 @@ fn challenge_prints_only_the_admin_page_password_and_names_refusals() {
     assert_ne!(enroll(&pw).0, 0);
 
     // NDES's own refusals, named.
-    let (code, _, err) = scep(&["challenge", &admin, "--user", USER], &[("SCEP_PASSWORD", "wrong")], None);
+    let (code, _, err) = scep(
+        &["challenge", &admin, "--user", USER, "--auth", "basic", "--allow-basic-over-http"],
+        &[("SCEP_PASSWORD", "wrong")],
+        None,
+    );
     assert_ne!(code, 0);
     assert!(err.contains("401") && err.contains("check the user name and password"), "{err}");
-    assert_eq!(scep(&["challenge", &admin, "--user", USER], &[("SCEP_PASSWORD", PASSWORD)], None).0, 0);
-    assert_eq!(scep(&["challenge", &admin, "--user", USER], &[("SCEP_PASSWORD", PASSWORD)], None).0, 0);
-    let (code, _, err) = scep(&["challenge", &admin, "--user", USER], &[("SCEP_PASSWORD", PASSWORD)], None);
+    assert_eq!(
+        scep(
+            &["challenge", &admin, "--user", USER, "--auth", "basic", "--allow-basic-over-http"],
+            &[("SCEP_PASSWORD", PASSWORD)],
+            None
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        scep(
+            &["challenge", &admin, "--user", USER, "--auth", "basic", "--allow-basic-over-http"],
+            &[("SCEP_PASSWORD", PASSWORD)],
+            None
+        )
+        .0,
+        0
+    );
+    let (code, _, err) = scep(
+        &["challenge", &admin, "--user", USER, "--auth", "basic", "--allow-basic-over-http"],
+        &[("SCEP_PASSWORD", PASSWORD)],
+        None,
+    );
     assert_ne!(code, 0);
     assert!(err.contains("The password cache is full."), "{err}");
 }
@@ -320,7 +348,8 @@ fn https_admin_page_and_enrollment_trust_the_ca_given_by_ssl_cert_file() {
     let trust = [("SSL_CERT_FILE", ca.to_str().unwrap()), ("SCEP_PASSWORD", PASSWORD)];
     let admin = format!("{base}/certsrv/mscep_admin/");
     let url = format!("{base}/certsrv/mscep/mscep.dll");
-    let (code, pw, err) = scep(&["challenge", &admin, "--user", USER], &trust, None);
+    // scepd's test user has no NT hash: Basic, which HTTPS allows without a flag.
+    let (code, pw, err) = scep(&["challenge", &admin, "--user", USER, "--auth", "basic"], &trust, None);
     assert_eq!(code, 0, "{err}");
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = scep(
@@ -340,4 +369,56 @@ fn https_admin_page_and_enrollment_trust_the_ca_given_by_ssl_cert_file() {
     let (code, _, err) = scep(&["caps", &url], &[("SSL_CERT_FILE", foreign.ca_pem().to_str().unwrap())], None);
     assert_ne!(code, 0);
     assert!(err.contains("cannot reach") && err.contains("certificate"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn key_files_end_0600_over_existing_0644_files_and_a_symlinked_key_is_refused_before_enrolling() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Scepd::start(|_| {});
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let out = tempfile::tempdir().unwrap();
+    let (key, p12) = (out.path().join("key.pem"), out.path().join("device.p12"));
+    for f in [&key, &p12] {
+        std::fs::write(f, "left by an earlier run").unwrap();
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let enroll = |dir: &std::path::Path, pw: &str| {
+        scep(
+            &[
+                "enroll",
+                &server.url(),
+                "--challenge",
+                pw,
+                "--subject",
+                "CN=key-files",
+                "--out",
+                dir.to_str().unwrap(),
+                "--p12",
+                dir.join("device.p12").to_str().unwrap(),
+            ],
+            &[("SCEP_P12_PASSWORD", "p12 secret")],
+            None,
+        )
+    };
+    let (code, stdout, err) = enroll(out.path(), &server.challenge());
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert_eq!(mode(&key), 0o600, "key.pem");
+    assert_eq!(mode(&p12), 0o600, "the .p12");
+    assert!(std::fs::read_to_string(&key).unwrap().starts_with("-----BEGIN PRIVATE KEY-----"));
+
+    // key.pem a symbolic link to a file elsewhere: refused, the file untouched, and the
+    // challenge not spent (the refusal comes before the enrollment).
+    let linked = tempfile::tempdir().unwrap();
+    let elsewhere = linked.path().join("elsewhere");
+    std::fs::write(&elsewhere, "not a key").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, linked.path().join("key.pem")).unwrap();
+    let pw = server.challenge();
+    let (code, _, err) = enroll(linked.path(), &pw);
+    assert_ne!(code, 0);
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "not a key");
+    let fresh = tempfile::tempdir().unwrap();
+    let (code, stdout, err) = enroll(fresh.path(), &pw);
+    assert_eq!(code, 0, "the challenge is still good: {stdout}{err}");
 }

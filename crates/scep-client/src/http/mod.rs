@@ -153,6 +153,7 @@ async fn read_response(resp: hyper::Response<hyper::body::Incoming>, url: &str) 
 pub struct Connection {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     timeout: Duration,
+    peer_certificate: Option<Vec<u8>>,
 }
 
 impl Connection {
@@ -162,15 +163,23 @@ impl Connection {
         let io_err = |e: &dyn std::fmt::Display| HttpError::Io { url: url.to_owned(), reason: e.to_string() };
         let connect = async {
             let stream = Connector::new(timeout).connect(uri).await.map_err(|e| io_err(&e))?;
-            hyper::client::conn::http1::handshake(stream).await.map_err(|e| io_err(&e))
+            let peer_certificate = stream.peer_certificate();
+            let (sender, conn) = hyper::client::conn::http1::handshake(stream).await.map_err(|e| io_err(&e))?;
+            Ok::<_, HttpError>((sender, conn, peer_certificate))
         };
-        let (sender, conn) =
+        let (sender, conn, peer_certificate) =
             tokio::time::timeout(timeout, connect).await.map_err(|_| HttpError::Timeout(url.to_owned(), timeout))??;
         tokio::spawn(async move {
             // The connection ends when the server closes it or the sender is dropped.
             let _ = conn.await;
         });
-        Ok(Connection { sender, timeout })
+        Ok(Connection { sender, timeout, peer_certificate })
+    }
+
+    /// The DER of the server's certificate (the leaf) on an HTTPS connection, for
+    /// channel bindings; `None` over plain HTTP.
+    pub fn peer_certificate(&self) -> Option<&[u8]> {
+        self.peer_certificate.as_deref()
     }
 
     /// GET `url` (same host) on this connection.
@@ -287,6 +296,16 @@ pub enum Stream {
     Plain(TokioIo<tokio::net::TcpStream>),
     /// https.
     Tls(Box<TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>),
+}
+
+impl Stream {
+    /// The DER of the certificate the TLS server presented first (its own).
+    fn peer_certificate(&self) -> Option<Vec<u8>> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(s) => s.inner().get_ref().1.peer_certificates()?.first().map(|c| c.as_ref().to_vec()),
+        }
+    }
 }
 
 impl hyper::rt::Read for Stream {

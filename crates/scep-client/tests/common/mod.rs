@@ -2,6 +2,8 @@
 //! target directory, and micromdm's `scepserver` (Debian package `scep`).
 #![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
 
+pub mod proxy;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -81,6 +83,21 @@ impl Scepd {
         );
         assert!(out.status.success(), "scepd user add: {}", String::from_utf8_lossy(&out.stderr));
         server
+    }
+
+    /// `scepd user add NAME --password-stdin --permissions enroll --ntlm`: a user that
+    /// can also log in with NTLM.
+    pub fn add_ntlm_user(&self, name: &str, password: &str) {
+        let data = self.data_dir();
+        let data = data.to_str().unwrap();
+        let args = ["user", "add", name, "--password-stdin", "--permissions", "enroll", "--ntlm", "--data-dir", data];
+        let out = scepd(&args, Some(&format!("{password}\n")));
+        assert!(out.status.success(), "scepd user add --ntlm: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The address of the plain HTTP listener.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().unwrap()
     }
 
     pub fn data_dir(&self) -> PathBuf {
