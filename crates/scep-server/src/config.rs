@@ -265,11 +265,22 @@ pub struct LimitsConfig {
     pub request_timeout_secs: u64,
     /// Requests handled at once; more wait.
     pub max_concurrent_requests: usize,
-    /// Connections open at once per listener; more are closed at once.
+    /// Connections open at once per listener; more wait up to `connection_wait_ms`,
+    /// then are closed.
     pub max_connections: usize,
     /// Seconds a client has to send a request's headers (also the idle time of a
     /// kept-alive connection).
     pub header_timeout_secs: u64,
+    /// Connections open at once per client address (IPv6 counted per /64), per
+    /// listener; never more than `max_connections`. More are closed at once.
+    pub max_connections_per_address: usize,
+    /// Seconds a client has to send a request's body once its headers are read; past
+    /// it the answer is 408 and the connection is closed. Not part of
+    /// `request_timeout_secs`, which starts once the body is read.
+    pub body_timeout_secs: u64,
+    /// Milliseconds a new connection may wait for one of the `max_connections` slots
+    /// before it is closed; 0 closes it at once.
+    pub connection_wait_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -281,6 +292,9 @@ impl Default for LimitsConfig {
             max_concurrent_requests: 512,
             max_connections: 1024,
             header_timeout_secs: 15,
+            max_connections_per_address: 64,
+            body_timeout_secs: 10,
+            connection_wait_ms: 1000,
         }
     }
 }
@@ -469,6 +483,15 @@ impl Config {
         if raw.limits.max_body_bytes < 4096 || raw.limits.max_uri_bytes < 16 * 1024 {
             bail!("limits.max_body_bytes must be at least 4096 and limits.max_uri_bytes at least 16384");
         }
+        if raw.limits.max_connections_per_address == 0 || raw.limits.body_timeout_secs == 0 {
+            bail!("limits.max_connections_per_address and limits.body_timeout_secs must be at least 1");
+        }
+        if raw.limits.connection_wait_ms > 10_000 {
+            bail!("limits.connection_wait_ms must be at most 10000: a client waiting longer has given up");
+        }
+        let mut limits = raw.limits;
+        // One address may hold at most every slot, never more than exist.
+        limits.max_connections_per_address = limits.max_connections_per_address.min(limits.max_connections);
         let abs = |p: PathBuf| if p.is_relative() { data_dir.join(p) } else { p };
         let tls = match raw.tls.listen {
             None => None,
@@ -515,7 +538,7 @@ impl Config {
             crl: raw.crl,
             audit: raw.audit,
             scep: raw.scep,
-            limits: raw.limits,
+            limits,
             admin: raw.admin,
             tls,
             throttle: raw.throttle,
@@ -669,6 +692,13 @@ max_connections = 1024
 # Seconds a client has to send a request's headers; also how long a kept-alive
 # connection may stay idle.
 header_timeout_secs = 15
+# Connections open at once from one client address (IPv6: one /64); devices behind
+# one NAT share an address.
+max_connections_per_address = 64
+# Seconds a client has to send a request's body; past it: 408 and the connection closed.
+body_timeout_secs = 10
+# Milliseconds a connection waits for a free slot when max_connections are open.
+connection_wait_ms = 1000
 "#
     )
 }
