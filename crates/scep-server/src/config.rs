@@ -110,6 +110,68 @@ pub struct WebhookConfig {
     pub notify_url: Option<String>,
     /// Time allowed for an answer, milliseconds; a time-out means deny.
     pub timeout_ms: u64,
+    /// PEM file of the CA certificates trusted for `https://` webhook URLs, instead of
+    /// the system bundle (relative to the data directory).
+    pub ca_file: Option<PathBuf>,
+    /// Allow `http://` URLs to hosts other than loopback ones.
+    pub allow_http: bool,
+    /// The key of the signatures both ways, from `SCEPD_WEBHOOK_SECRET`; never read
+    /// from the file.
+    #[serde(skip)]
+    pub secret: Option<WebhookSecret>,
+}
+
+/// The webhook's HMAC key. `Debug` does not show it.
+#[derive(Clone)]
+pub struct WebhookSecret(zeroize::Zeroizing<Vec<u8>>);
+
+impl WebhookSecret {
+    /// A key of these bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        WebhookSecret(zeroize::Zeroizing::new(bytes))
+    }
+
+    /// The key's bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(..)")
+    }
+}
+
+/// Whether `url` names a loopback host: `localhost`, 127.0.0.0/8 or `::1` (also
+/// IPv4-mapped). A name is not resolved: only these literal forms count.
+fn loopback_url(url: &hyper::Uri) -> bool {
+    let host = url.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => false,
+    }
+}
+
+/// A webhook URL must be `https://`, or `http://` to a loopback host, or `http://`
+/// anywhere with `webhook.allow_http`.
+fn check_webhook_url(url: &str, allow_http: bool) -> anyhow::Result<()> {
+    let parsed: hyper::Uri = url.parse().with_context(|| format!("webhook URL {url:?} is not a URL"))?;
+    if parsed.host().is_none_or(str::is_empty) {
+        bail!("webhook URL {url:?} has no host");
+    }
+    match parsed.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if allow_http || loopback_url(&parsed) => Ok(()),
+        Some("http") => bail!(
+            "webhook URL {url:?} is plain HTTP to a host that is not loopback: challenges, CSRs and the verifier's answers would cross the network in clear; use https://, or set webhook.allow_http = true"
+        ),
+        _ => bail!("webhook URL {url:?} must start with https:// (or http:// to a loopback host)"),
+    }
 }
 
 /// `[challenge]`.
@@ -268,11 +330,22 @@ pub struct LimitsConfig {
     pub request_timeout_secs: u64,
     /// Requests handled at once; more wait.
     pub max_concurrent_requests: usize,
-    /// Connections open at once per listener; more are closed at once.
+    /// Connections open at once per listener; more wait up to `connection_wait_ms`,
+    /// then are closed.
     pub max_connections: usize,
     /// Seconds a client has to send a request's headers (also the idle time of a
     /// kept-alive connection).
     pub header_timeout_secs: u64,
+    /// Connections open at once per client address (IPv6 counted per /64), per
+    /// listener; never more than `max_connections`. More are closed at once.
+    pub max_connections_per_address: usize,
+    /// Seconds a client has to send a request's body once its headers are read; past
+    /// it the answer is 408 and the connection is closed. Not part of
+    /// `request_timeout_secs`, which starts once the body is read.
+    pub body_timeout_secs: u64,
+    /// Milliseconds a new connection may wait for one of the `max_connections` slots
+    /// before it is closed; 0 closes it at once.
+    pub connection_wait_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -284,6 +357,9 @@ impl Default for LimitsConfig {
             max_concurrent_requests: 512,
             max_connections: 1024,
             header_timeout_secs: 15,
+            max_connections_per_address: 64,
+            body_timeout_secs: 10,
+            connection_wait_ms: 1000,
         }
     }
 }
@@ -413,6 +489,24 @@ impl Config {
                 self.listen
             ));
         }
+        let hook = &self.webhook;
+        let urls: Vec<&String> = hook.verify_url.iter().chain(hook.notify_url.iter()).collect();
+        if !urls.is_empty() && hook.secret.is_none() {
+            out.push(
+                "webhook without SCEPD_WEBHOOK_SECRET: the verifier's answers are not authenticated (whoever answers for webhook.verify_url decides who enrolls) and notifications are unsigned"
+                    .to_owned(),
+            );
+        }
+        for url in urls {
+            if let Ok(u) = url.parse::<hyper::Uri>()
+                && u.scheme_str() == Some("http")
+                && !loopback_url(&u)
+            {
+                out.push(format!(
+                    "webhook URL {url} is plain HTTP to a host that is not loopback (webhook.allow_http): challenges and CSRs cross the network in clear"
+                ));
+            }
+        }
         if !self.listen.ip().is_loopback() && self.tls.is_none() && !self.admin.allow_plain_http {
             out.push(format!(
                 "{} is plain HTTP without [tls]: the admin page and the API answer only loopback clients",
@@ -472,6 +566,15 @@ impl Config {
         if raw.limits.max_body_bytes < 4096 || raw.limits.max_uri_bytes < 16 * 1024 {
             bail!("limits.max_body_bytes must be at least 4096 and limits.max_uri_bytes at least 16384");
         }
+        if raw.limits.max_connections_per_address == 0 || raw.limits.body_timeout_secs == 0 {
+            bail!("limits.max_connections_per_address and limits.body_timeout_secs must be at least 1");
+        }
+        if raw.limits.connection_wait_ms > 10_000 {
+            bail!("limits.connection_wait_ms must be at most 10000: a client waiting longer has given up");
+        }
+        let mut limits = raw.limits;
+        // One address may hold at most every slot, never more than exist.
+        limits.max_connections_per_address = limits.max_connections_per_address.min(limits.max_connections);
         let abs = |p: PathBuf| if p.is_relative() { data_dir.join(p) } else { p };
         let tls = match raw.tls.listen {
             None => None,
@@ -493,16 +596,17 @@ impl Config {
             bail!("challenge.mode = \"webhook\" needs webhook.verify_url");
         }
         for url in raw.webhook.verify_url.iter().chain(raw.webhook.notify_url.iter()) {
-            if !url.starts_with("http://") {
-                bail!(
-                    "webhook URL {url:?} must start with http:// (put a TLS-terminating proxy on the loopback interface for HTTPS)"
-                );
-            }
+            check_webhook_url(url, raw.webhook.allow_http)?;
         }
         let mut webhook = raw.webhook;
         if webhook.timeout_ms == 0 {
             webhook.timeout_ms = 5000;
         }
+        webhook.ca_file = webhook.ca_file.map(abs);
+        webhook.secret = std::env::var("SCEPD_WEBHOOK_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(|s| WebhookSecret::new(s.into_bytes()));
         if raw.throttle.max_failures == 0 || raw.throttle.window_secs == 0 {
             bail!("throttle.max_failures and throttle.window_secs must be at least 1");
         }
@@ -518,7 +622,7 @@ impl Config {
             crl: raw.crl,
             audit: raw.audit,
             scep: raw.scep,
-            limits: raw.limits,
+            limits,
             admin: raw.admin,
             tls,
             throttle: raw.throttle,
@@ -661,6 +765,11 @@ window_secs = 600
 # verify_url = "http://127.0.0.1:9000/verify"   # asked before issuing (mode "webhook")
 # notify_url = "http://127.0.0.1:9000/notify"   # told of every issuance and failure
 # timeout_ms = 5000                              # no answer in time means deny
+# https:// URLs are checked against the system's CA bundle, or ca_file:
+# ca_file = "/etc/scepd/webhook-ca.pem"
+# http:// is allowed for loopback hosts only, unless:
+# allow_http = false
+# Set SCEPD_WEBHOOK_SECRET: calls are signed and the verifier must sign its answers.
 
 [limits]
 max_body_bytes = 65536
@@ -672,6 +781,13 @@ max_connections = 1024
 # Seconds a client has to send a request's headers; also how long a kept-alive
 # connection may stay idle.
 header_timeout_secs = 15
+# Connections open at once from one client address (IPv6: one /64); devices behind
+# one NAT share an address.
+max_connections_per_address = 64
+# Seconds a client has to send a request's body; past it: 408 and the connection closed.
+body_timeout_secs = 10
+# Milliseconds a connection waits for a free slot when max_connections are open.
+connection_wait_ms = 1000
 "#
     )
 }
@@ -687,6 +803,55 @@ mod tests {
         assert_eq!(c.challenge.password_max, 5);
         assert_eq!(c.challenge.mode, ChallengeMode::OneTime);
         assert_eq!(c.database_url, "sqlite:///data/scepd.db");
+    }
+
+    fn with(extra: &str) -> anyhow::Result<Config> {
+        let text = format!("{}{extra}", template("127.0.0.1:8080", "one-time"));
+        Config::validate(Path::new("/data"), toml::from_str(&text)?)
+    }
+
+    #[test]
+    fn webhook_urls_are_https_or_loopback_http_unless_allowed() {
+        for ok in [
+            "https://verifier.example/v",
+            "http://127.0.0.1:9/v",
+            "http://127.9.9.9/v",
+            "http://[::1]:9/v",
+            "http://LOCALHOST/v",
+        ] {
+            assert!(with(&format!("\n[webhook]\nverify_url = \"{ok}\"\n")).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://192.0.2.1/v",
+            "http://localhost.example/v",
+            "http://[::ffff:192.0.2.1]/v",
+            "ftp://127.0.0.1/v",
+            "https:///v",
+        ] {
+            assert!(with(&format!("\n[webhook]\nnotify_url = \"{bad}\"\n")).is_err(), "{bad}");
+        }
+        let c = with("\n[webhook]\nnotify_url = \"http://192.0.2.1/n\"\nallow_http = true\nca_file = \"ca.pem\"\n")
+            .unwrap();
+        assert_eq!(c.webhook.ca_file.as_deref(), Some(Path::new("/data/ca.pem")));
+        let warnings = c.deployment_warnings().join("\n");
+        assert!(warnings.contains("plain HTTP") && warnings.contains("SCEPD_WEBHOOK_SECRET"), "{warnings}");
+    }
+
+    #[test]
+    fn the_per_address_cap_is_never_above_the_connection_limit() {
+        let raw = template("127.0.0.1:8080", "one-time").replace("max_connections = 1024", "max_connections = 8");
+        let c = Config::validate(Path::new("/data"), toml::from_str(&raw).unwrap()).unwrap();
+        assert_eq!(c.limits.max_connections_per_address, 8);
+        assert_eq!(c.limits.body_timeout_secs, 10);
+        assert!(with("").is_ok_and(|c| c.limits.max_connections_per_address == 64));
+        let zero = template("127.0.0.1:8080", "one-time").replace("body_timeout_secs = 10", "body_timeout_secs = 0");
+        assert!(Config::validate(Path::new("/data"), toml::from_str(&zero).unwrap()).is_err());
+    }
+
+    #[test]
+    fn the_webhook_secret_never_prints() {
+        let s = WebhookSecret::new(b"hunter2".to_vec());
+        assert!(!format!("{s:?}").contains("hunter2"));
     }
 
     #[test]

@@ -674,7 +674,7 @@ impl Authority {
                 csr: b64(csr.to_der()),
                 certificate: b64(&der),
             };
-            tokio::spawn(async move { hook.notify(&event).await });
+            hook.enqueue(event);
         }
         let mut certificates = vec![cert];
         if issue.ca_template.include_ca_cert {

@@ -551,7 +551,7 @@ impl Authority {
                 message_type: mtype.name().to_owned(),
                 csr: csr.map(|c| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, c)),
             };
-            tokio::spawn(async move { hook.notify(&event).await });
+            hook.enqueue(event);
         }
         warn!(transaction_id = tid, message_type = %mtype, requester, fail_info = %r.info, reason = r.reason, "request refused");
         Outcome::Failure(r.info, r.public)

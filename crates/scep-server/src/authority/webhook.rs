@@ -81,8 +81,15 @@ pub enum Event {
 /// The seam: a webhook client.
 #[async_trait]
 pub trait Webhook: Send + Sync {
-    /// Ask whether to issue. Errors and time-outs are [`Decision::Unavailable`].
+    /// Ask whether to issue. Errors, time-outs and answers that cannot be
+    /// authenticated are [`Decision::Unavailable`].
     async fn verify(&self, request: &VerifyRequest) -> Decision;
-    /// Tell of an event; failures are logged, never retried in line.
-    async fn notify(&self, event: &Event);
+    /// Queue an event to be told, and return at once: the caller never waits for the
+    /// notifier, and no task is spawned per event. Delivery is best effort: a full
+    /// queue drops the event (logged and counted), a failure is logged, never retried.
+    fn enqueue(&self, event: Event);
+    /// The same as [`Webhook::enqueue`], for callers written when telling was awaited.
+    async fn notify(&self, event: &Event) {
+        self.enqueue(event.clone());
+    }
 }

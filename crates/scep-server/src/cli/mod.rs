@@ -579,11 +579,7 @@ async fn serve(dir: &Path, listen: Option<&str>) -> anyhow::Result<()> {
     let mut authority = Authority::new(l.ca, l.store, l.config.clone(), clock())?.with_audit();
     let hook = &l.config.webhook;
     if hook.verify_url.is_some() || hook.notify_url.is_some() {
-        let client = http::webhook::HttpWebhook::new(
-            hook.verify_url.clone(),
-            hook.notify_url.clone(),
-            std::time::Duration::from_millis(hook.timeout_ms),
-        );
+        let client = http::webhook::HttpWebhook::new(hook).context("cannot set up the webhook client")?;
         authority = authority.with_webhook(Arc::new(client));
     }
     for line in lifecycle::expiry_report(&authority.pki().ca, SystemTime::now()) {

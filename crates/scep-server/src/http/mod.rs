@@ -85,6 +85,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .with_state(state)
         .layer(axum::middleware::from_fn(origin::guard))
+        // The accept loop has already read the body within this limit; the layer keeps
+        // the (public) router bounded wherever it is served.
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -105,9 +107,8 @@ pub async fn serve(
     println!("scepd listening on http://{addr}");
     tracing::info!(%addr, "listening");
     let limits = state.authority.config().limits.clone();
-    let header_timeout = Duration::from_secs(limits.header_timeout_secs);
     let sessions = state.ntlm.clone();
-    listener::serve(listener, None, router(state), sessions, limits.max_connections, header_timeout, shutdown).await
+    listener::serve(listener, None, router(state), sessions, &limits, shutdown).await
 }
 
 /// Serve HTTPS until `shutdown` resolves; prints the address like [`serve`].
@@ -119,15 +120,13 @@ pub async fn serve_tls(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let limits = state.authority.config().limits.clone();
-    let header_timeout = Duration::from_secs(limits.header_timeout_secs);
     println!("scepd listening on https://{addr}");
     tracing::info!(%addr, "listening (TLS)");
     let (slot, source) = setup.renewal();
     tokio::spawn(tls::renew_builtin(slot, source, state.authority.clone()));
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(setup.config));
     let sessions = state.ntlm.clone();
-    listener::serve(listener, Some(acceptor), router(state), sessions, limits.max_connections, header_timeout, shutdown)
-        .await
+    listener::serve(listener, Some(acceptor), router(state), sessions, &limits, shutdown).await
 }
 
 async fn fallback(

@@ -281,3 +281,47 @@ pub async fn postgres_database() -> Option<String> {
     let (prefix, _) = base.rsplit_once('/').unwrap();
     Some(format!("{prefix}/{name}"))
 }
+
+/// Enroll `CN=cn` with `challenge` through the `scep` client library (a fresh RSA key).
+pub async fn enroll(
+    server: &Server,
+    cn: &str,
+    challenge: &str,
+) -> Result<scep_client::Enrolled, scep_client::ScepError> {
+    let key = scep::crypto::PrivateKey::generate(scep::crypto::KeyType::Rsa2048).unwrap();
+    let options = scep_client::EnrollOptions::new(&format!("CN={cn}")).challenge(challenge);
+    scep_client::ScepClient::new(&server.url()).enroll(&key, &options).await
+}
+
+/// Initialise a data directory, let `configure` edit scepd.toml, run `scepd serve` and
+/// expect it to exit with an error within 30 s; returns its stderr.
+pub fn serve_fails(configure: impl FnOnce(&mut String), env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = scepd_env(&["init", "--data-dir", data.to_str().unwrap()], env);
+    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+    let cfg = data.join("scepd.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    configure(&mut text);
+    std::fs::write(&cfg, text).unwrap();
+    let mut child = Command::new(SCEPD)
+        .args(["serve", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .env("SCEPD_KEY_PASSPHRASE", PASSPHRASE)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            assert!(!status.success(), "scepd serve exited successfully: {err}");
+            return err;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("scepd serve started with a configuration it should refuse");
+}
