@@ -661,7 +661,7 @@ impl Authority {
                 warn!(serial = old, error = %e, "could not revoke the superseded certificate");
             }
         }
-        if let Some(hook) = self.webhook.clone() {
+        if let Some(hook) = &self.webhook {
             let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
             let event = webhook::Event::Issued {
                 transaction_id: tid.to_owned(),

@@ -543,7 +543,7 @@ impl Authority {
     }
 
     fn reject(&self, tid: &str, mtype: MessageType, requester: &str, r: Rejection, csr: Option<Vec<u8>>) -> Outcome {
-        if let Some(hook) = self.webhook.clone() {
+        if let Some(hook) = &self.webhook {
             let event = webhook::Event::Failed {
                 transaction_id: tid.to_owned(),
                 fail_info: r.info.name().to_owned(),

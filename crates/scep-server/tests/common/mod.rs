@@ -30,15 +30,7 @@ impl Server {
 
     /// Like [`Server::start`], with extra environment for the server process.
     pub fn start_with_env(configure: impl FnOnce(&mut String), env: &[(&str, &str)]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let out = scepd_env(&["init", "--data-dir", data.to_str().unwrap()], env);
-        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
-        let cfg = data.join("scepd.toml");
-        let mut text = std::fs::read_to_string(&cfg).unwrap();
-        configure(&mut text);
-        std::fs::write(&cfg, text).unwrap();
-        Self::serve_with_env(dir, env)
+        Self::serve_with_env(init_dir(configure, env), env)
     }
 
     /// Serve an existing data directory (after a restart, say).
@@ -293,9 +285,8 @@ pub async fn enroll(
     scep_client::ScepClient::new(&server.url()).enroll(&key, &options).await
 }
 
-/// Initialise a data directory, let `configure` edit scepd.toml, run `scepd serve` and
-/// expect it to exit with an error within 30 s; returns its stderr.
-pub fn serve_fails(configure: impl FnOnce(&mut String), env: &[(&str, &str)]) -> String {
+/// `scepd init` in a new temporary directory (its `data`), then `configure` edits scepd.toml.
+fn init_dir(configure: impl FnOnce(&mut String), env: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let out = scepd_env(&["init", "--data-dir", data.to_str().unwrap()], env);
@@ -304,6 +295,14 @@ pub fn serve_fails(configure: impl FnOnce(&mut String), env: &[(&str, &str)]) ->
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     configure(&mut text);
     std::fs::write(&cfg, text).unwrap();
+    dir
+}
+
+/// Initialise a data directory, let `configure` edit scepd.toml, run `scepd serve` and
+/// expect it to exit with an error within 30 s; returns its stderr.
+pub fn serve_fails(configure: impl FnOnce(&mut String), env: &[(&str, &str)]) -> String {
+    let dir = init_dir(configure, env);
+    let data = dir.path().join("data");
     let mut child = Command::new(SCEPD)
         .args(["serve", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .env("SCEPD_KEY_PASSPHRASE", PASSPHRASE)
