@@ -5,14 +5,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use der::Encode;
-use scep::attr::{DigestAlg, FailInfo, MessageType};
+use scep::attr::{DigestAlg, MessageType};
 use scep::csr::Csr;
 use scep::request::{IssuerAndSubject, ReplyTo};
 use scep::response::Outcome;
 use scep::signer::SignerCert;
 use tracing::{info, warn};
 
-use super::{Authority, Pki, Rejection, RejectionKind, cert_of, challenge, internal, unix, webhook};
+use super::refusal::{MAX_SANS, MAX_SUBJECT, Refusal, Refused, internal};
+use super::{Authority, Pki, cert_of, challenge, unix, webhook};
 use crate::config::ChallengeMode;
 use crate::store::{
     Binding, CertificateRow, ChallengeState, Earlier, EarlierRecord, IssuedRecord, PendingRow, RecordError,
@@ -82,23 +83,15 @@ impl Authority {
         mtype: MessageType,
         ctx: &Context<'_>,
         prefetched: Option<Prefetched>,
-    ) -> Result<Answer, Rejection> {
+    ) -> Result<Answer, Refused> {
         let tid = reply.transaction_id.as_str();
         let subject = csr.subject().to_string();
         if subject.len() > MAX_SUBJECT {
-            return Err(Rejection::new(
-                FailInfo::BadRequest,
-                format!("The subject is longer than {MAX_SUBJECT} characters."),
-                format!("subject of {} characters", subject.len()),
-            ));
+            return Err(Refusal::SubjectTooLong.because(format!("subject of {} characters", subject.len())));
         }
         let san_count = crate::names::sans(&csr).len();
         if san_count > MAX_SANS {
-            return Err(Rejection::new(
-                FailInfo::BadRequest,
-                format!("The request has more than {MAX_SANS} subject alternative names."),
-                format!("{san_count} subject alternative names"),
-            ));
+            return Err(Refusal::TooManySans.because(format!("{san_count} subject alternative names")));
         }
         super::audit::note(&ctx.note, |n| {
             n.subject = Some(subject);
@@ -139,11 +132,7 @@ impl Authority {
 
         let signer_key = reply.recipient.public_key();
         if signer_key.algorithm.oid != scep::crypto::alg::RSA_ENCRYPTION {
-            return Err(Rejection::new(
-                FailInfo::BadAlg,
-                "The request must be signed with an RSA key: the reply is encrypted to the signer certificate.",
-                "non-RSA signer certificate",
-            ));
+            return Err(Refusal::SignerNotRsa.because("non-RSA signer certificate"));
         }
         let now = self.clock.now();
         let renews = self.renewal_of(&reply.recipient, &csr, ctx.pki, now).await?;
@@ -157,18 +146,11 @@ impl Authority {
             && csr_key.algorithm.oid == scep::crypto::alg::RSA_ENCRYPTION
             && !self.config.scep.allow_foreign_signers
         {
-            return Err(Rejection::new(
-                FailInfo::BadRequest,
-                "The request must be signed with the key of its certificate request.",
-                "signed by a key other than the CSR's (scep.allow_foreign_signers is off)",
-            ));
+            return Err(Refusal::ForeignSigner
+                .because("signed by a key other than the CSR's (scep.allow_foreign_signers is off)"));
         }
         if mtype == MessageType::RenewalReq && renews.is_none() {
-            return Err(Rejection::new(
-                FailInfo::BadRequest,
-                "A RenewalReq must be signed by a certificate this CA issued.",
-                "RenewalReq signed by a certificate this CA did not issue",
-            ));
+            return Err(Refusal::RenewalNotOurs.because("RenewalReq signed by a certificate this CA did not issue"));
         }
         let authorised = match &renews {
             // Possession of the current certificate's key authorises its renewal; an old
@@ -188,13 +170,9 @@ impl Authority {
                 n.challenge_id = Some(id.clone());
             }
         });
-        template.check(&csr).map_err(|rule| {
-            Rejection::new(
-                FailInfo::BadRequest,
-                format!("The request breaks a template rule: {rule}."),
-                format!("template rule: {rule}"),
-            )
-        })?;
+        template
+            .check(&csr)
+            .map_err(|rule| Refusal::TemplateRule(rule.to_string()).because(format!("template rule: {rule}")))?;
         let consume = match &authorised {
             Authorised::OneTime(hash, _, _) => Some(hash.clone()),
             Authorised::Reusable => None,
@@ -236,7 +214,7 @@ impl Authority {
                     Ok(Outcome::Pending.into())
                 }
                 Err(RecordError::ChallengeGone) => {
-                    Err(Rejection::wrong_challenge("the challenge was used by a concurrent request"))
+                    Err(Refusal::WrongChallenge.because("the challenge was used by a concurrent request"))
                 }
                 Err(e) => Err(internal(e)),
             };
@@ -260,7 +238,7 @@ impl Authority {
         reply: &ReplyTo,
         ias: &IssuerAndSubject,
         ctx: &Context<'_>,
-    ) -> Result<Answer, Rejection> {
+    ) -> Result<Answer, Refused> {
         let tid = reply.transaction_id.as_str();
         let subject = ias.subject.to_string();
         // A poll must come from the requester: signed by the request's signer (its
@@ -275,7 +253,7 @@ impl Authority {
             let ours = original.is_some_and(|o| o.public_key().subject_public_key == *signer_key)
                 || csr_key.is_some_and(|k| k == *signer_key);
             if !ours {
-                return Err(Rejection::unmatched("CertPoll signed by another key than the request's"));
+                return Err(Refusal::Unmatched.because("CertPoll signed by another key than the request's"));
             }
             return self.pending_answer(row, reply, ctx).await;
         }
@@ -291,11 +269,11 @@ impl Authority {
                     && !renewed_by_signer
                     && !same_signer
                 {
-                    return Err(Rejection::unmatched("CertPoll signed by another key than the request's"));
+                    return Err(Refusal::Unmatched.because("CertPoll signed by another key than the request's"));
                 }
                 self.success(&row.der, &row.template, &ctx.note).map(Answer::from)
             }
-            None => Err(Rejection::unmatched("CertPoll for an unknown transaction")),
+            None => Err(Refusal::Unmatched.because("CertPoll for an unknown transaction")),
         }
     }
 
@@ -305,14 +283,10 @@ impl Authority {
         row: PendingRow,
         reply: &ReplyTo,
         ctx: &Context<'_>,
-    ) -> Result<Answer, Rejection> {
+    ) -> Result<Answer, Refused> {
         match row.status.as_str() {
             "pending" => Ok(Outcome::Pending.into()),
-            "rejected" => Err(Rejection::new(
-                FailInfo::BadRequest,
-                "The request was rejected by an administrator.",
-                format!("pending request {} was rejected", row.id),
-            )),
+            "rejected" => Err(Refusal::RejectedByAdmin.because(format!("pending request {} was rejected", row.id))),
             "issued" => {
                 let serial = row.serial.clone().unwrap_or_default();
                 let cert = self
@@ -348,7 +322,7 @@ impl Authority {
                 };
                 let now = self.clock.now();
                 match self.issue_and_record(csr, issue, ctx, now).await {
-                    Err(r) if r.kind == RejectionKind::CompletedElsewhere => {
+                    Err(r) if r.refusal == Refusal::CompletedElsewhere => {
                         let again = self
                             .store
                             .pending(&row.id)
@@ -374,27 +348,20 @@ impl Authority {
         bound: Option<&str>,
         endpoint: Option<&str>,
         renews: Option<&CertificateRow>,
-    ) -> Result<Template, Rejection> {
+    ) -> Result<Template, Refused> {
         let t = &self.config.templates;
         if let Some(r) = renews {
             if endpoint.is_some_and(|e| e != r.template) {
-                return Err(Rejection::new(
-                    FailInfo::BadRequest,
-                    format!("A renewal keeps its template: send it to the endpoint of template {}.", r.template),
-                    format!(
-                        "renewal of {} (template {}) sent to template {}",
-                        r.serial,
-                        r.template,
-                        endpoint.unwrap_or("")
-                    ),
-                ));
+                return Err(Refusal::RenewalOtherTemplate(r.template.clone()).because(format!(
+                    "renewal of {} (template {}) sent to template {}",
+                    r.serial,
+                    r.template,
+                    endpoint.unwrap_or("")
+                )));
             }
             return t.get(&r.template).cloned().ok_or_else(|| {
-                Rejection::new(
-                    FailInfo::BadRequest,
-                    "The template of the certificate being renewed no longer exists; enroll with a challenge.",
-                    format!("renewal of {}: template {} is not configured", r.serial, r.template),
-                )
+                Refusal::RenewalTemplateGone
+                    .because(format!("renewal of {}: template {} is not configured", r.serial, r.template))
             });
         }
         match bound.or(endpoint) {
@@ -411,7 +378,7 @@ impl Authority {
         csr: &Csr,
         pki: &Pki,
         now: SystemTime,
-    ) -> Result<Option<CertificateRow>, Rejection> {
+    ) -> Result<Option<CertificateRow>, Refused> {
         // Every certificate this CA issued reads as RFC 5280: one that does not is
         // some other signer (a self-signed throw-away, typically).
         let Some(signer) = signer.certificate() else { return Ok(None) };
@@ -420,39 +387,22 @@ impl Authority {
         }
         let serial = hex::encode_upper(signer.tbs_certificate().serial_number().as_bytes());
         let row = self.store.certificate(&serial).await.map_err(internal)?.ok_or_else(|| {
-            Rejection::new(
-                FailInfo::BadCertId,
-                "The certificate signing the request is not known to this server.",
-                format!("renewal signer {serial} is not in the store"),
-            )
+            Refusal::RenewalSignerUnknown.because(format!("renewal signer {serial} is not in the store"))
         })?;
         if row.status == "revoked" {
-            return Err(Rejection::new(
-                FailInfo::BadRequest,
-                "The certificate signing the renewal is revoked.",
-                format!("renewal signed by revoked {serial}"),
-            ));
+            return Err(Refusal::RenewalSignerRevoked.because(format!("renewal signed by revoked {serial}")));
         }
         if !self.config.renewal.allow_repeated
             && let Some(successor) = self.store.renewed_by(&serial).await.map_err(internal)?
         {
-            return Err(Rejection::new(
-                FailInfo::BadRequest,
-                "The certificate signing the renewal was renewed already; renew with its successor or enroll again.",
-                format!("{serial} was renewed already by {successor} (renewal.allow_repeated is off)"),
-            ));
+            return Err(Refusal::RenewalRepeated
+                .because(format!("{serial} was renewed already by {successor} (renewal.allow_repeated is off)")));
         }
         let v = signer.tbs_certificate().validity();
         let grace = Duration::from_secs(self.config.renewal.grace_days.saturating_mul(86_400));
         if now < v.not_before.to_system_time() || now > v.not_after.to_system_time() + grace {
-            return Err(Rejection::new(
-                FailInfo::BadRequest,
-                format!(
-                    "The certificate signing the renewal is not valid now (expired more than {} days ago?).",
-                    self.config.renewal.grace_days
-                ),
-                format!("renewal signer {serial} outside its validity and grace"),
-            ));
+            return Err(Refusal::RenewalSignerNotValid(self.config.renewal.grace_days)
+                .because(format!("renewal signer {serial} outside its validity and grace")));
         }
         if !self.config.renewal.allow_subject_change {
             let same_subject = csr.subject() == signer.tbs_certificate().subject();
@@ -461,11 +411,9 @@ impl Authority {
             want.sort();
             got.sort();
             if !same_subject || want != got {
-                return Err(Rejection::new(
-                    FailInfo::BadRequest,
-                    "A renewal must keep the subject and subject alternative names of the certificate that signs it.",
-                    format!("renewal of {serial} changes subject or SANs"),
-                ));
+                return Err(
+                    Refusal::RenewalChangesNames.because(format!("renewal of {serial} changes subject or SANs"))
+                );
             }
         }
         Ok(Some(row))
@@ -478,14 +426,8 @@ impl Authority {
         requester: &str,
         now: SystemTime,
         single_password: Option<SinglePassword>,
-    ) -> Result<Authorised, Rejection> {
-        let throttled = || {
-            Rejection::new(
-                FailInfo::BadRequest,
-                "Too many failed attempts from this address; try again later.",
-                "address throttled after repeated wrong challenges",
-            )
-        };
+    ) -> Result<Authorised, Refused> {
+        let throttled = || Refusal::Throttled.because("address throttled after repeated wrong challenges");
         // The check holds one of the address's remaining failures, given back unless
         // the challenge was wrong: parallel guesses cannot pass the limit.
         let attempt = match requester.parse::<std::net::IpAddr>() {
@@ -494,7 +436,7 @@ impl Authority {
         };
         let r = self.authorise(csr, tid, requester, now, single_password).await;
         match (&r, attempt) {
-            (Err(e), Some(a)) if e.kind == RejectionKind::WrongChallenge => a.failed(),
+            (Err(e), Some(a)) if e.refusal.counts_as_wrong_challenge() => a.failed(),
             (_, Some(a)) => a.succeeded(),
             (_, None) => {}
         }
@@ -509,8 +451,8 @@ impl Authority {
         requester: &str,
         now: SystemTime,
         single_password: Option<SinglePassword>,
-    ) -> Result<Authorised, Rejection> {
-        let bad = |reason: &str| Rejection::wrong_challenge(reason);
+    ) -> Result<Authorised, Refused> {
+        let bad = |reason: &str| Refusal::WrongChallenge.because(reason);
         match self.config.challenge.mode {
             ChallengeMode::OneTime => {
                 let pw = csr.challenge().ok_or_else(|| bad("no challengePassword in the CSR"))?;
@@ -518,11 +460,8 @@ impl Authority {
                 match self.store.challenge_state(&hash, unix(now)).await.map_err(internal)? {
                     ChallengeState::Valid(id, binding) => {
                         check_binding(&binding, csr).map_err(|why| {
-                            Rejection::new(
-                                FailInfo::BadRequest,
-                                format!("The request does not match its challenge: {why}."),
-                                format!("challenge {id} is bound: {why}"),
-                            )
+                            let reason = format!("challenge {id} is bound: {why}");
+                            Refusal::BindingBroken(why).because(reason)
                         })?;
                         Ok(Authorised::OneTime(hash, id, binding))
                     }
@@ -562,11 +501,9 @@ impl Authority {
                 match hook.verify(&request).await {
                     webhook::Decision::Allow => Ok(Authorised::Reusable),
                     webhook::Decision::Deny(why) => Err(bad(&format!("webhook denied: {why}"))),
-                    webhook::Decision::Unavailable(why) => Err(Rejection::new(
-                        FailInfo::BadRequest,
-                        "The request could not be verified now; try again later.",
-                        format!("webhook unavailable: {why}"),
-                    )),
+                    webhook::Decision::Unavailable(why) => {
+                        Err(Refusal::VerifierUnavailable.because(format!("webhook unavailable: {why}")))
+                    }
                 }
             }
         }
@@ -580,7 +517,7 @@ impl Authority {
         issue: Issue<'_>,
         ctx: &Context<'_>,
         now: SystemTime,
-    ) -> Result<Answer, Rejection> {
+    ) -> Result<Answer, Refused> {
         let pki = Arc::clone(ctx.pki);
         let template = issue.ca_template.clone();
         let crl_base = self.config.crl.base_url.clone();
@@ -632,11 +569,12 @@ impl Authority {
         match self.store.record_issued(rec, issue.consume.as_deref().map(|h| (h, unix(now)))).await {
             Ok(()) => {}
             Err(RecordError::ChallengeGone) if issue.pending_id.is_some() => {
-                let r = internal("the approved request was completed by another instance");
-                return Err(Rejection { kind: RejectionKind::CompletedElsewhere, ..r });
+                return Err(
+                    Refusal::CompletedElsewhere.because("the approved request was completed by another instance")
+                );
             }
             Err(RecordError::ChallengeGone) => {
-                return Err(Rejection::wrong_challenge("the challenge was used by a concurrent request"));
+                return Err(Refusal::WrongChallenge.because("the challenge was used by a concurrent request"));
             }
             Err(e) => return Err(internal(e)),
         }
@@ -684,7 +622,7 @@ impl Authority {
     }
 
     /// SUCCESS with a stored certificate (and the CA certificate when its template says so).
-    fn success(&self, der: &[u8], template: &str, note: &super::audit::SharedNote) -> Result<Outcome, Rejection> {
+    fn success(&self, der: &[u8], template: &str, note: &super::audit::SharedNote) -> Result<Outcome, Refused> {
         let cert = cert_of(der)?;
         super::audit::note(note, |n| {
             n.serial = Some(hex::encode_upper(cert.tbs_certificate().serial_number().as_bytes()))
@@ -697,12 +635,6 @@ impl Authority {
         Ok(Outcome::Success { certificates, crls: vec![] })
     }
 }
-
-/// Longest subject accepted, as RFC 4514 text (X.509's upper bounds make real ones
-/// far shorter).
-const MAX_SUBJECT: usize = 1024;
-/// Most subject alternative names accepted in one request.
-const MAX_SANS: usize = 100;
 
 /// The single password as read from the store.
 type SinglePassword = crate::store::StoreResult<Option<zeroize::Zeroizing<String>>>;

@@ -8,6 +8,7 @@ pub mod decide;
 mod enroll;
 mod envelopes;
 mod queries;
+pub mod refusal;
 pub(crate) mod sealed;
 pub mod throttle;
 mod users;
@@ -17,7 +18,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use der::Encode;
-use scep::attr::{DigestAlg, FailInfo, MessageType};
+use scep::attr::{DigestAlg, MessageType};
 use scep::caps::{Capabilities, Capability};
 use scep::crypto::Decrypter;
 use scep::request::{Body, PkiMessage, ReplyTo, Request, Unreadable};
@@ -32,8 +33,8 @@ use crate::store::{Binding, Store};
 pub use crl::{RevokeError, reason_from_name};
 pub use users::NtlmRefusal;
 
-/// The NDES event-log sentence for a bad or used challenge, which admins search for.
-pub const BAD_CHALLENGE_TEXT: &str = "The password in the certificate request cannot be verified. It may have been used already. Obtain a new password to submit with this request.";
+pub use refusal::{BAD_CHALLENGE_TEXT, Refusal};
+use refusal::{MAX_TRANSACTION_ID, Refused, internal};
 
 /// The answer to a PKIOperation.
 pub enum PkiReply {
@@ -44,10 +45,6 @@ pub enum PkiReply {
     /// The server failed (a signing task, say): not the client's fault.
     Fault,
 }
-
-/// failInfoText of the FAILURE that answers a message unreadable past its
-/// transactionID: the same words as for a message that does not verify or decrypt.
-const UNREADABLE_TEXT: &str = "The message could not be verified or decrypted.";
 
 /// Source of the current time, so tests can move it.
 pub trait Clock: Send + Sync {
@@ -78,47 +75,6 @@ impl Clock for SystemClock {
 /// Unix seconds.
 pub fn unix(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// A refusal: what the client is told and what the log says.
-struct Rejection {
-    info: FailInfo,
-    public: String,
-    reason: String,
-    kind: RejectionKind,
-}
-
-/// What a refusal means to the code that handles it (the texts are for people).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RejectionKind {
-    /// A rule refused the request.
-    Policy,
-    /// The challenge was wrong, used or expired: counted against the address.
-    WrongChallenge,
-    /// An approved request was issued meanwhile by another instance: read it again.
-    CompletedElsewhere,
-}
-
-impl Rejection {
-    fn new(info: FailInfo, public: impl Into<String>, reason: impl Into<String>) -> Self {
-        Rejection { info, public: public.into(), reason: reason.into(), kind: RejectionKind::Policy }
-    }
-
-    /// The challenge does not authorise the request (NDES's text).
-    fn wrong_challenge(reason: impl Into<String>) -> Self {
-        Rejection {
-            kind: RejectionKind::WrongChallenge,
-            ..Rejection::new(FailInfo::BadRequest, BAD_CHALLENGE_TEXT, reason)
-        }
-    }
-
-    /// A body that was read but matched nothing (CertPoll, GetCert, GetCRL). Nothing in
-    /// such a body is authenticated, so the answer is the one for a body that did not
-    /// decrypt: a different one would tell a prober that its ciphertext decrypted to
-    /// something that parses, which is a padding oracle.
-    fn unmatched(reason: impl Into<String>) -> Self {
-        Rejection::new(FailInfo::BadMessageCheck, UNREADABLE_TEXT, reason)
-    }
 }
 
 /// The CA material with what is derived from it once: GetCACaps, GetCACert and
@@ -394,7 +350,7 @@ impl Authority {
                     None,
                     &audit::Note::default(),
                     "unreadable",
-                    address.is_some().then(|| FailInfo::BadMessageCheck.name().to_owned()),
+                    address.is_some().then(|| Refusal::Unverifiable.fail_info().name().to_owned()),
                     Some(error.to_string()),
                 )
                 .await;
@@ -405,7 +361,8 @@ impl Authority {
                 let now = self.clock.now();
                 let signed = tokio::task::spawn_blocking(move || {
                     let signer = pki.reply_signer();
-                    failure_rep(&address, FailInfo::BadMessageCheck, UNREADABLE_TEXT, &signer.key, &signer.cert, now)
+                    let r = Refusal::Unverifiable;
+                    failure_rep(&address, r.fail_info(), &r.text(), &signer.key, &signer.cert, now)
                 })
                 .await;
                 return match signed {
@@ -441,7 +398,7 @@ impl Authority {
             async {
                 match req {
                     Err(e) => {
-                        let r = Rejection::new(e.fail_info(), public_text(&e), e.to_string());
+                        let r = Refusal::of_protocol(&e).because(e.to_string());
                         let reason = Some(r.reason.clone());
                         (self.reject(&tid, mtype, &requester, r, None), None, reason)
                     }
@@ -542,19 +499,20 @@ impl Authority {
         sink.record(entry).await;
     }
 
-    fn reject(&self, tid: &str, mtype: MessageType, requester: &str, r: Rejection, csr: Option<Vec<u8>>) -> Outcome {
+    fn reject(&self, tid: &str, mtype: MessageType, requester: &str, r: Refused, csr: Option<Vec<u8>>) -> Outcome {
+        let info = r.refusal.fail_info();
         if let Some(hook) = &self.webhook {
             let event = webhook::Event::Failed {
                 transaction_id: tid.to_owned(),
-                fail_info: r.info.name().to_owned(),
+                fail_info: info.name().to_owned(),
                 reason: r.reason.clone(),
                 message_type: mtype.name().to_owned(),
                 csr: csr.map(|c| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, c)),
             };
             hook.enqueue(event);
         }
-        warn!(transaction_id = tid, message_type = %mtype, requester, fail_info = %r.info, reason = r.reason, "request refused");
-        Outcome::Failure(r.info, r.public)
+        warn!(transaction_id = tid, message_type = %mtype, requester, fail_info = %info, reason = r.reason, "request refused");
+        Outcome::Failure(info, r.refusal.text().into_owned())
     }
 
     async fn decide(
@@ -562,7 +520,7 @@ impl Authority {
         req: Request,
         ctx: &enroll::Context<'_>,
         prefetched: Option<enroll::Prefetched>,
-    ) -> Result<enroll::Answer, Rejection> {
+    ) -> Result<enroll::Answer, Refused> {
         let Request { reply, body, .. } = req;
         match body {
             Body::PkcsReq(csr) => self.enroll(&reply, csr, MessageType::PkcsReq, ctx, prefetched).await,
@@ -570,12 +528,12 @@ impl Authority {
             Body::CertPoll(ias) => self.poll(&reply, &ias, ctx).await,
             Body::GetCert(isn) => {
                 if !ctx.pki.ca.cas().any(|c| *c.cert.tbs_certificate().subject() == isn.issuer) {
-                    return Err(Rejection::unmatched("GetCert for a foreign issuer"));
+                    return Err(Refusal::Unmatched.because("GetCert for a foreign issuer"));
                 }
                 let serial = hex::encode_upper(isn.serial_number.as_bytes());
                 match self.store.certificate(&serial).await.map_err(internal)? {
                     Some(row) => Ok(Outcome::Success { certificates: vec![cert_of(&row.der)?], crls: vec![] }.into()),
-                    None => Err(Rejection::unmatched(format!("GetCert for unknown serial {serial}"))),
+                    None => Err(Refusal::Unmatched.because(format!("GetCert for unknown serial {serial}"))),
                 }
             }
             Body::GetCrl(isn) => {
@@ -587,7 +545,7 @@ impl Authority {
                     .as_ref()
                     .and_then(|r| ctx.pki.ca.by_id(&r.ca_id))
                     .or_else(|| ctx.pki.ca.cas().find(|c| *c.cert.tbs_certificate().subject() == isn.issuer))
-                    .ok_or_else(|| Rejection::unmatched("GetCRL for a foreign issuer"))?;
+                    .ok_or_else(|| Refusal::Unmatched.because("GetCRL for a foreign issuer"))?;
                 let crl = self.crl_for(ca).await.map_err(internal)?;
                 let crl = <x509_cert::crl::CertificateList as der::Decode>::from_der(&crl).map_err(internal)?;
                 Ok(Outcome::Success { certificates: vec![], crls: vec![crl] }.into())
@@ -632,7 +590,7 @@ impl Authority {
 }
 
 /// A certificate from stored DER.
-fn cert_of(der: &[u8]) -> Result<Certificate, Rejection> {
+fn cert_of(der: &[u8]) -> Result<Certificate, Refused> {
     crate::ca::cert_from_der(der).ok_or_else(|| internal("stored certificate does not decode"))
 }
 
@@ -649,23 +607,4 @@ pub enum AdminChallenge {
     /// A binding was asked for, but only one-time challenges can be bound (the single
     /// password serves every device): nothing was issued.
     Unbindable(ChallengeMode),
-}
-
-/// The text a client sees for a protocol error: fixed sentences, never library text.
-/// Longest transactionID accepted (clients send 32 to 64 hex or base64 characters).
-const MAX_TRANSACTION_ID: usize = 256;
-
-fn public_text(e: &scep::Error) -> String {
-    match e.fail_info() {
-        FailInfo::BadMessageCheck => UNREADABLE_TEXT.into(),
-        FailInfo::BadAlg => "An algorithm in the request is not supported.".into(),
-        _ => match e {
-            scep::Error::BadRequest(s) => format!("The request is not acceptable: {s}."),
-            _ => "The request could not be read.".into(),
-        },
-    }
-}
-
-fn internal(e: impl std::fmt::Display) -> Rejection {
-    Rejection::new(FailInfo::BadRequest, "The server could not complete the request.", format!("internal error: {e}"))
 }
