@@ -15,3 +15,4 @@ pub mod profile;
 pub mod store;
 pub mod templates;
 pub mod text;
+pub mod vocab;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use scep_server::store::{
     self, Binding, ChallengeState, ChallengeStatus, CrlRow, Earlier, EarlierRecord, IssuedRecord, NewChallenge,
-    NewUser, PendingRow, RecordError, RevokeOutcome, Store,
+    NewUser, PendingRow, PendingStatus, RecordError, RevokeOutcome, Store,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -137,7 +137,7 @@ async fn suite(s: Arc<dyn Store>) {
         message_type: "PKCSReq".into(),
         renews_serial: None,
         challenge_id: Some("c2".into()),
-        status: "pending".into(),
+        status: PendingStatus::Pending,
         created_at: NOW,
         decided_at: None,
         decided_by: None,
@@ -150,7 +150,7 @@ async fn suite(s: Arc<dyn Store>) {
     ));
     let pending = Earlier { csr_sha256: vec![4; 32], record: EarlierRecord::Pending("p1".into()) };
     assert_eq!(s.earlier("TP", &[3; 32]).await.unwrap(), vec![pending]);
-    assert_eq!(s.list_pending(Some("pending")).await.unwrap().len(), 1);
+    assert_eq!(s.list_pending(Some(PendingStatus::Pending)).await.unwrap().len(), 1);
     assert!(s.decide_pending("p1", true, "admin", NOW).await.unwrap());
     assert!(!s.decide_pending("p1", false, "admin", NOW).await.unwrap());
     let mut done = record("C1", "TP");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::store::{AuditEntry, Store};
+use crate::store::{AuditEntry, AuditOutcome, Store, Via};
 
 /// Entries queued: past it, failure rows are counted instead, and other rows wait.
 const QUEUE: usize = 10_000;
@@ -142,12 +142,12 @@ fn suppressed_row(at: i64, requester: &str, reason: String) -> AuditEntry {
         id: hex::encode(scep::crypto::random_bytes(8).unwrap_or_default()),
         at,
         requester: requester.to_owned(),
-        via: "-".into(),
+        via: Via::None,
         transaction_id: None,
         message_type: None,
         subject: None,
         template: None,
-        outcome: "suppressed".into(),
+        outcome: AuditOutcome::Suppressed,
         fail_info: None,
         reason: Some(reason),
         serial: None,
@@ -159,7 +159,7 @@ fn suppressed_row(at: i64, requester: &str, reason: String) -> AuditEntry {
 /// Whether an entry records a failure (rate-limited) rather than an outcome that must
 /// never be lost (a certificate issued or returned, a request waiting).
 fn is_failure(e: &AuditEntry) -> bool {
-    matches!(e.outcome.as_str(), "failure" | "unreadable")
+    e.outcome.is_failure()
 }
 
 impl AuditSink {

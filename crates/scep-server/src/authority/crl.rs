@@ -10,6 +10,7 @@ use x509_cert::{crl::RevokedCert, ext::pkix::CrlReason, serial_number::SerialNum
 use super::{Authority, unix};
 use crate::ca::KeyedCert;
 use crate::store::{CrlRow, RevokeOutcome};
+use crate::vocab::Serial;
 
 /// Why a revocation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +28,8 @@ pub enum RevokeError {
 
 impl Authority {
     /// Revoke a certificate and publish a new CRL of its CA.
-    pub async fn revoke(&self, serial: &str, reason: Option<CrlReason>) -> Result<(), RevokeError> {
-        let serial = serial.trim().trim_start_matches("0x").replace(':', "").to_ascii_uppercase();
+    pub async fn revoke(&self, serial: &Serial, reason: Option<CrlReason>) -> Result<(), RevokeError> {
+        let serial = serial.as_str().to_owned();
         let now = unix(self.clock.now());
         let code = reason.map(|r| i64::from(r as u32));
         match self.store.revoke(&serial, code, now).await.map_err(anyhow::Error::from)? {

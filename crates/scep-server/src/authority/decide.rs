@@ -3,7 +3,7 @@
 //! written to the audit trail before it is reported done.
 
 use super::{Authority, unix};
-use crate::store::{AuditEntry, PendingRow, StoreError};
+use crate::store::{AuditEntry, AuditOutcome, PendingRow, PendingStatus, StoreError, Via};
 
 /// What an administrator decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,11 +24,19 @@ impl Decision {
         }
     }
 
-    /// The request's status after the decision, as the store and audit trail say it.
-    pub fn status(self) -> &'static str {
+    /// The request's status after the decision.
+    pub fn status(self) -> PendingStatus {
         match self {
-            Decision::Approve => "approved",
-            Decision::Reject => "rejected",
+            Decision::Approve => PendingStatus::Approved,
+            Decision::Reject => PendingStatus::Rejected,
+        }
+    }
+
+    /// What the audit trail records.
+    pub fn outcome(self) -> AuditOutcome {
+        match self {
+            Decision::Approve => AuditOutcome::Approved,
+            Decision::Reject => AuditOutcome::Rejected,
         }
     }
 }
@@ -52,7 +60,7 @@ impl Authority {
         id: &str,
         decision: Decision,
         by: &str,
-        via: &str,
+        via: Via,
     ) -> Result<PendingRow, DecideError> {
         let row = self.store.pending(id).await?.ok_or(DecideError::NotPending)?;
         let now = unix(self.now());
@@ -62,8 +70,8 @@ impl Authority {
         tracing::info!(
             id,
             user = by,
-            via,
-            decision = decision.status(),
+            via = via.as_str(),
+            decision = decision.status().as_str(),
             subject = row.subject,
             "pending request decided"
         );
@@ -72,12 +80,12 @@ impl Authority {
             id: hex::encode(scep::crypto::random_bytes(8).unwrap_or_default()),
             at: now,
             requester: row.requester.clone(),
-            via: via.to_owned(),
+            via,
             transaction_id: Some(row.transaction_id.clone()),
             message_type: Some(row.message_type.clone()),
             subject: Some(row.subject.clone()),
             template: Some(row.template.clone()),
-            outcome: decision.status().to_owned(),
+            outcome: decision.outcome(),
             fail_info: None,
             reason: Some(format!("pending request {id} {} by {by}", decision.status())),
             serial: None,

@@ -16,7 +16,8 @@ use super::refusal::{MAX_SANS, MAX_SUBJECT, Refusal, Refused, internal};
 use super::{Authority, Pki, cert_of, challenge, unix, webhook};
 use crate::config::ChallengeMode;
 use crate::store::{
-    Binding, CertificateRow, ChallengeState, Earlier, EarlierRecord, IssuedRecord, PendingRow, RecordError,
+    Binding, CertStatus, CertificateRow, ChallengeState, Earlier, EarlierRecord, IssuedRecord, PendingRow,
+    PendingStatus, RecordError, Via,
 };
 use crate::templates::{Approval, Template};
 
@@ -27,7 +28,7 @@ pub(crate) struct Context<'a> {
     /// Client address.
     pub requester: &'a str,
     /// GET or POST.
-    pub via: &'static str,
+    pub via: Via,
     /// A template named by the endpoint.
     pub template: Option<&'a str>,
     /// What the audit entry will say.
@@ -196,7 +197,7 @@ impl Authority {
                     Authorised::OneTime(_, id, _) => Some(id.clone()),
                     Authorised::Reusable => None,
                 },
-                status: "pending".into(),
+                status: PendingStatus::Pending,
                 created_at: unix(now),
                 decided_at: None,
                 decided_by: None,
@@ -389,7 +390,7 @@ impl Authority {
         let row = self.store.certificate(&serial).await.map_err(internal)?.ok_or_else(|| {
             Refusal::RenewalSignerUnknown.because(format!("renewal signer {serial} is not in the store"))
         })?;
-        if row.status == "revoked" {
+        if row.status == CertStatus::Revoked {
             return Err(Refusal::RenewalSignerRevoked.because(format!("renewal signed by revoked {serial}")));
         }
         if !self.config.renewal.allow_repeated
@@ -583,7 +584,7 @@ impl Authority {
             serial,
             subject,
             requester = ctx.requester,
-            via = ctx.via,
+            via = ctx.via.as_str(),
             renews = issue.renews,
             "certificate issued"
         );
@@ -595,7 +596,11 @@ impl Authority {
             && self.config.renewal.revoke_superseded
         {
             let superseded = Some(x509_cert::ext::pkix::CrlReason::Superseded);
-            if let Err(e) = self.revoke(old, superseded).await {
+            let revoked = match old.parse::<crate::vocab::Serial>() {
+                Ok(serial) => self.revoke(&serial, superseded).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = revoked {
                 warn!(serial = old, error = %e, "could not revoke the superseded certificate");
             }
         }

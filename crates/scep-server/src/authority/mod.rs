@@ -28,7 +28,7 @@ use x509_cert::Certificate;
 
 use crate::ca::{Ca, KeyedCert};
 use crate::config::{ChallengeMode, Config};
-use crate::store::{Binding, Store};
+use crate::store::{AuditOutcome, Binding, Store, Via};
 
 pub use crl::{RevokeError, reason_from_name};
 pub use users::NtlmRefusal;
@@ -266,11 +266,6 @@ impl Authority {
         self.pki().next_ca_cert.clone()
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// The current time.
     pub fn now(&self) -> SystemTime {
         self.clock.now()
@@ -282,7 +277,7 @@ impl Authority {
         self: &Arc<Self>,
         bytes: Vec<u8>,
         requester: String,
-        via: &'static str,
+        via: Via,
         template: Option<String>,
     ) -> PkiReply {
         let started = std::time::Instant::now();
@@ -342,14 +337,14 @@ impl Authority {
             Ok(Ok(v)) => v,
             Ok(Err(Unreadable { error, address })) => {
                 let tid = address.as_ref().map(|a| crate::text::clip(a.transaction_id.as_str(), MAX_TRANSACTION_ID));
-                warn!(requester, via, transaction_id = tid, %error, "unreadable PKIOperation");
+                warn!(requester, via = via.as_str(), transaction_id = tid, %error, "unreadable PKIOperation");
                 self.audit_entry(
                     &requester,
                     via,
                     tid.as_deref(),
                     None,
                     &audit::Note::default(),
-                    "unreadable",
+                    AuditOutcome::Unreadable,
                     address.is_some().then(|| Refusal::Unverifiable.fail_info().name().to_owned()),
                     Some(error.to_string()),
                 )
@@ -417,13 +412,13 @@ impl Authority {
         .await;
         let n = std::mem::take(&mut *note.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let (result, fail) = match &outcome {
-            Outcome::Success { .. } if n.issued => ("issued", None),
-            Outcome::Success { .. } => ("success", None),
-            Outcome::Pending => ("pending", None),
-            Outcome::Failure(info, _) => ("failure", Some(info.name().to_owned())),
+            Outcome::Success { .. } if n.issued => (AuditOutcome::Issued, None),
+            Outcome::Success { .. } => (AuditOutcome::Success, None),
+            Outcome::Pending => (AuditOutcome::Pending, None),
+            Outcome::Failure(info, _) => (AuditOutcome::Failure, Some(info.name().to_owned())),
         };
         self.audit_entry(&requester, via, Some(&tid), Some(mtype), &n, result, fail, reason).await;
-        self.metrics.request("PKIOperation", result);
+        self.metrics.request("PKIOperation", result.as_str());
         let built = match (signed, &outcome) {
             (Some(der), Outcome::Success { .. }) => Ok(Ok(der)),
             _ => {
@@ -469,11 +464,11 @@ impl Authority {
     async fn audit_entry(
         &self,
         requester: &str,
-        via: &str,
+        via: Via,
         tid: Option<&str>,
         mtype: Option<MessageType>,
         n: &audit::Note,
-        outcome: &str,
+        outcome: AuditOutcome,
         fail_info: Option<String>,
         reason: Option<String>,
     ) {
@@ -484,12 +479,12 @@ impl Authority {
             id: hex::encode(scep::crypto::random_bytes(8).unwrap_or_default()),
             at: unix(self.clock.now()),
             requester: requester.to_owned(),
-            via: via.to_owned(),
+            via,
             transaction_id: tid.map(|t| crate::text::clip(t, MAX_TRANSACTION_ID)),
             message_type: mtype.map(|m| m.name().to_owned()),
             subject: n.subject.as_deref().map(clip),
             template: n.template.clone(),
-            outcome: outcome.to_owned(),
+            outcome,
             fail_info,
             reason: reason.as_deref().map(clip),
             serial: n.serial.clone(),
@@ -553,13 +548,26 @@ impl Authority {
         }
     }
 
-    /// Mint what the admin page and `scepd challenge new` show in the configured mode.
-    pub async fn admin_challenge(&self, created_by: &str, binding: Binding) -> anyhow::Result<AdminChallenge> {
+    /// Mint what the admin page, the API, the console and `scepd challenge new` hand
+    /// out: `want` says whether the caller can hand out anything but a one-time
+    /// challenge (the API cannot: its answer has an id and an expiry).
+    pub async fn admin_challenge(
+        &self,
+        created_by: &str,
+        binding: Binding,
+        want: Want,
+    ) -> anyhow::Result<AdminChallenge> {
         let c = &self.config.challenge;
         let now = self.clock.now();
-        // One rule for every caller: a binding never silently falls away.
+        // One rule for every caller: a binding is checked, and never silently falls away.
+        if let Err(why) = binding.validate(&self.config.templates) {
+            return Ok(AdminChallenge::BadBinding(why));
+        }
         if c.mode != ChallengeMode::OneTime && !binding.is_empty() {
             return Ok(AdminChallenge::Unbindable(c.mode));
+        }
+        if c.mode != ChallengeMode::OneTime && want == Want::OneTime {
+            return Ok(AdminChallenge::NotIssued(c.mode));
         }
         Ok(match c.mode {
             ChallengeMode::OneTime => {
@@ -573,9 +581,9 @@ impl Authority {
                 match challenge::mint(self.store.as_ref(), &self.challenge_secret, params, now).await? {
                     challenge::MintResult::Minted(m) => {
                         info!(id = m.id, created_by, "one-time challenge issued");
-                        AdminChallenge::OneTime(m)
+                        AdminChallenge::OneTime(m, c.password_validity_minutes)
                     }
-                    challenge::MintResult::CacheFull => AdminChallenge::CacheFull,
+                    challenge::MintResult::CacheFull => AdminChallenge::CacheFull(c.password_max),
                 }
             }
             ChallengeMode::Single => match challenge::single_password(self.store.as_ref(), &self.single_key).await? {
@@ -594,15 +602,26 @@ fn cert_of(der: &[u8]) -> Result<Certificate, Refused> {
     crate::ca::cert_from_der(der).ok_or_else(|| internal("stored certificate does not decode"))
 }
 
+/// What a caller of [`Authority::admin_challenge`] can hand out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// A one-time challenge, or nothing.
+    OneTime,
+    /// Whatever the configured mode gives (the single password in single mode).
+    WhatTheModeGives,
+}
+
 /// What the admin page shows.
 pub enum AdminChallenge {
-    /// A new one-time password.
-    OneTime(challenge::Minted),
-    /// PasswordMax are outstanding.
-    CacheFull,
+    /// A new one-time password, valid for this many minutes.
+    OneTime(challenge::Minted, u64),
+    /// This many (PasswordMax) are outstanding.
+    CacheFull(u32),
+    /// The binding asked for is not valid; the text says what to fix.
+    BadBinding(String),
     /// The single master password.
     Single(zeroize::Zeroizing<String>),
-    /// This mode issues no passwords.
+    /// This mode issues no passwords (or none the caller can hand out).
     NotIssued(ChallengeMode),
     /// A binding was asked for, but only one-time challenges can be bound (the single
     /// password serves every device): nothing was issued.

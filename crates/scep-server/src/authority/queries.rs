@@ -2,7 +2,17 @@
 //! decision, so that no caller needs the store itself.
 
 use super::Authority;
-use crate::store::{AuditEntry, AuditFilter, CertificateRow, PendingRow, StoreResult};
+use crate::store::{AuditEntry, AuditFilter, CertificateRow, PendingRow, PendingStatus, StoreResult};
+use crate::vocab::Serial;
+
+/// What the store holds, counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counts {
+    /// Certificates issued (and imported).
+    pub certificates: u64,
+    /// Requests waiting for approval.
+    pub pending: u64,
+}
 
 impl Authority {
     /// The newest certificates, or those whose subject contains `term` (ASCII case
@@ -15,13 +25,20 @@ impl Authority {
         }
     }
 
-    /// One certificate by serial (hex, any case, colons allowed).
-    pub async fn certificate(&self, serial: &str) -> StoreResult<Option<CertificateRow>> {
-        self.store.certificate(&serial.replace(':', "").to_ascii_uppercase()).await
+    /// One certificate by serial.
+    pub async fn certificate(&self, serial: &Serial) -> StoreResult<Option<CertificateRow>> {
+        self.store.certificate(serial.as_str()).await
+    }
+
+    /// How many certificates are stored and how many requests wait for approval,
+    /// counted in the database.
+    pub async fn counts(&self) -> StoreResult<Counts> {
+        let (certificates, pending) = tokio::join!(self.store.count_certificates(), self.store.count_pending());
+        Ok(Counts { certificates: certificates?, pending: pending? })
     }
 
     /// Requests for approval, all or in one status.
-    pub async fn pending_requests(&self, status: Option<&str>) -> StoreResult<Vec<PendingRow>> {
+    pub async fn pending_requests(&self, status: Option<PendingStatus>) -> StoreResult<Vec<PendingRow>> {
         self.store.list_pending(status).await
     }
 
@@ -30,19 +47,30 @@ impl Authority {
         self.store.query_audit(filter).await
     }
 
-    /// Drop audit entries older than `before` (unix seconds); how many went.
-    pub async fn purge_audit(&self, before: i64) -> StoreResult<u64> {
-        self.store.purge_audit(before).await
-    }
-
     /// Whether the database answers (readiness).
     pub async fn ping(&self) -> StoreResult<()> {
         self.store.ping().await
     }
 
-    /// A new single password (`scepd challenge rotate`), sealed in the store.
-    pub async fn rotate_single_password(&self) -> StoreResult<zeroize::Zeroizing<String>> {
-        let length = self.config.challenge.password_length;
-        super::challenge::rotate_single(self.store.as_ref(), &self.single_key, length, self.now()).await
+    /// A new single password (`scepd challenge rotate`), sealed in the store; refused
+    /// in every other mode.
+    pub async fn rotate_single_password(&self) -> anyhow::Result<zeroize::Zeroizing<String>> {
+        let c = &self.config.challenge;
+        if c.mode != crate::config::ChallengeMode::Single {
+            anyhow::bail!("challenge.mode is {:?}: only the single password is rotated", c.mode.name());
+        }
+        Ok(super::challenge::rotate_single(self.store.as_ref(), &self.single_key, c.password_length, self.now())
+            .await?)
+    }
+
+    /// Drop audit entries older than `audit.retention_days`; how many went.
+    pub async fn purge_expired_audit(&self) -> StoreResult<u64> {
+        let keep = i64::try_from(self.config.audit.retention_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
+        self.store.purge_audit(super::unix(self.now()).saturating_sub(keep)).await
+    }
+
+    /// Whether `/scep/NAME/` names a configured template.
+    pub fn has_template(&self, name: &str) -> bool {
+        self.config.templates.contains(name)
     }
 }

@@ -38,6 +38,16 @@ impl Authority {
         self.store.user(name).await
     }
 
+    /// Every user.
+    pub async fn users(&self) -> Result<Vec<UserRow>, crate::store::StoreError> {
+        self.store.list_users().await
+    }
+
+    /// Remove a user; `false` when there is none of that name.
+    pub async fn remove_user(&self, name: &str) -> Result<bool, crate::store::StoreError> {
+        self.store.remove_user(name).await
+    }
+
     /// End every console session of `name` (logout).
     pub async fn end_sessions(&self, name: &str) -> Result<bool, crate::store::StoreError> {
         self.store.end_sessions(name).await

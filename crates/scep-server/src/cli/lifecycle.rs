@@ -6,10 +6,12 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, bail};
 use der::{Decode, EncodePem, pem::LineEnding};
 
-use super::{CaCommand, ProfileCommand, RaCommand, RequestCommand, authority, clock, fmt_time, open_store};
+use super::{CaCommand, ProfileCommand, RaCommand, RequestCommand, authority, clock, fmt_time};
 use crate::authority::{reason_from_name, unix};
 use crate::ca::{Ca, Passphrase, RaProfile, rollover};
 use crate::config::Config;
+use crate::store::Binding;
+use crate::vocab::{Serial, Via};
 
 pub(super) async fn revoke(dir: &Path, serial: &str, reason: Option<&str>) -> anyhow::Result<()> {
     let reason = match reason {
@@ -19,8 +21,9 @@ pub(super) async fn revoke(dir: &Path, serial: &str, reason: Option<&str>) -> an
                 .with_context(|| format!("unknown reason {r:?}: use an RFC 5280 name such as keyCompromise"))?,
         ),
     };
+    let serial: Serial = serial.trim().trim_start_matches("0x").parse().map_err(anyhow::Error::msg)?;
     let authority = authority(dir).await?;
-    authority.revoke(serial, reason).await?;
+    authority.revoke(&serial, reason).await?;
     eprintln!("revoked {serial}; a new CRL is published");
     Ok(())
 }
@@ -28,8 +31,7 @@ pub(super) async fn revoke(dir: &Path, serial: &str, reason: Option<&str>) -> an
 pub(super) async fn request(cmd: RequestCommand) -> anyhow::Result<()> {
     match cmd {
         RequestCommand::List { dir, status, json } => {
-            let store = open_store(&dir.data_dir).await?;
-            let rows = store.list_pending((status != "all").then_some(status.as_str())).await?;
+            let rows = authority(&dir.data_dir).await?.pending_requests(status).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -57,7 +59,7 @@ async fn decide(dir: &Path, id: &str, approve: bool) -> anyhow::Result<()> {
     let authority = authority(dir).await?;
     let who = std::env::var("USER").map(|u| format!("cli:{u}")).unwrap_or_else(|_| "cli".into());
     let decision = if approve { Decision::Approve } else { Decision::Reject };
-    match authority.decide_pending(id, decision, &who, "cli").await {
+    match authority.decide_pending(id, decision, &who, Via::Cli).await {
         Ok(_) => {}
         Err(DecideError::NotPending) => bail!("no pending request with id {id} (scepd request list)"),
         Err(DecideError::Store(e)) => return Err(e.into()),
@@ -127,9 +129,9 @@ pub(super) async fn status(dir: &Path) -> anyhow::Result<()> {
     for line in expiry_report(&ca, now) {
         println!("{line}");
     }
-    let store = open_store(dir).await?;
-    println!("certificates: {}", store.count_certificates().await?);
-    println!("pending requests: {}", store.list_pending(Some("pending")).await?.len());
+    let counts = super::authority(dir).await?.counts().await?;
+    println!("certificates: {}", counts.certificates);
+    println!("pending requests: {}", counts.pending);
     for w in config.deployment_warnings() {
         println!("WARNING: {w}");
     }
@@ -164,19 +166,22 @@ pub fn expiry_report(ca: &Ca, now: SystemTime) -> Vec<String> {
 pub(super) async fn profile(cmd: ProfileCommand) -> anyhow::Result<()> {
     match cmd {
         ProfileCommand::Apple { dir, url, challenge, subject, dns, key_size, name } => {
+            let config = Config::load(&dir.data_dir)?;
             let authority = authority(&dir.data_dir).await?;
-            let url = url.unwrap_or_else(|| default_url(authority.config()));
+            let url = url.unwrap_or_else(|| default_url(&config));
             let challenge = match challenge {
                 Some(c) => c,
-                None => match authority.admin_challenge("profile", crate::store::Binding::default()).await? {
-                    crate::authority::AdminChallenge::OneTime(m) => m.password.to_string(),
-                    crate::authority::AdminChallenge::Single(p) => p.to_string(),
-                    crate::authority::AdminChallenge::CacheFull => {
-                        bail!("The password cache is full: pass --challenge or wait")
+                None => {
+                    use crate::authority::{AdminChallenge, Want};
+                    match authority.admin_challenge("profile", Binding::default(), Want::WhatTheModeGives).await? {
+                        AdminChallenge::OneTime(m, _) => m.password.to_string(),
+                        AdminChallenge::Single(p) => p.to_string(),
+                        AdminChallenge::CacheFull(_) => bail!("The password cache is full: pass --challenge or wait"),
+                        AdminChallenge::NotIssued(_)
+                        | AdminChallenge::Unbindable(_)
+                        | AdminChallenge::BadBinding(_) => String::new(),
                     }
-                    crate::authority::AdminChallenge::NotIssued(_)
-                    | crate::authority::AdminChallenge::Unbindable(_) => String::new(),
-                },
+                }
             };
             let subject: x509_cert::name::Name =
                 subject.parse().map_err(|_| anyhow::anyhow!("--subject {subject:?} is not a distinguished name"))?;

@@ -37,10 +37,7 @@ pub(super) async fn run(dir: PathBuf, pass: Passphrase, authority: Arc<Authority
         }
         if last_slow.elapsed() >= SLOW_TICK {
             last_slow = tokio::time::Instant::now();
-            let keep =
-                i64::try_from(authority.config().audit.retention_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
-            let before = crate::authority::unix(authority.now()).saturating_sub(keep);
-            match authority.purge_audit(before).await {
+            match authority.purge_expired_audit().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(entries = n, "old audit entries purged"),
                 Err(e) => tracing::warn!(error = %e, "cannot purge the audit trail"),

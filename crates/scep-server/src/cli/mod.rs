@@ -10,8 +10,10 @@ use clap::{Args, Parser, Subcommand};
 use scep::crypto::KeyType;
 use x509_cert::name::Name;
 
-use crate::authority::{AdminChallenge, Authority, Clock, SystemClock, unix};
+use crate::authority::challenge::Viewer;
+use crate::authority::{AdminChallenge, Authority, Clock, SystemClock, Want};
 use crate::store::Binding;
+use crate::vocab::{AuditOutcome, PendingStatus, Serial};
 
 mod lifecycle;
 mod maintenance;
@@ -106,10 +108,10 @@ enum Command {
         subject: Option<String>,
         /// Serial number (hex).
         #[arg(long)]
-        serial: Option<String>,
-        /// issued, success, pending, failure or unreadable.
+        serial: Option<Serial>,
+        /// issued, success, pending, failure, unreadable, suppressed, approved or rejected.
         #[arg(long)]
-        outcome: Option<String>,
+        outcome: Option<AuditOutcome>,
         /// From this time (RFC 3339).
         #[arg(long)]
         since: Option<String>,
@@ -211,8 +213,8 @@ enum RequestCommand {
         #[command(flatten)]
         dir: DataDir,
         /// pending, approved, rejected, issued or all.
-        #[arg(long, default_value = "pending")]
-        status: String,
+        #[arg(long, default_value = "pending", value_parser = status_filter)]
+        status: StatusFilter,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -432,13 +434,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let filter = crate::store::AuditFilter {
                 transaction_id: transaction,
                 subject,
-                serial: serial.map(|s| s.replace(':', "").to_ascii_uppercase()),
+                serial: serial.map(|s| s.as_str().to_owned()),
                 outcome,
                 since: since.as_deref().map(parse_time).transpose()?,
                 until: until.as_deref().map(parse_time).transpose()?,
                 limit,
             };
-            let rows = open_store(&dir.data_dir).await?.query_audit(&filter).await?;
+            let rows = authority(&dir.data_dir).await?.audit(&filter).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -587,7 +589,7 @@ async fn serve(dir: &Path, listen: Option<&str>) -> anyhow::Result<()> {
     }
     let authority = Arc::new(authority);
     tokio::spawn(maintenance::run(dir.to_path_buf(), l.pass.clone(), authority.clone()));
-    let state = AppState::new(authority);
+    let state = AppState::new(authority, &l.config);
     let listener = tokio::net::TcpListener::bind(l.config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", l.config.listen))?;
@@ -641,13 +643,12 @@ pub(crate) async fn authority(dir: &Path) -> anyhow::Result<Authority> {
 
 async fn challenge_new(dir: &Path, binding: Binding) -> anyhow::Result<()> {
     let authority = authority(dir).await?;
-    binding.validate(&authority.config().templates).map_err(anyhow::Error::msg)?;
-    match authority.admin_challenge("cli", binding).await? {
-        AdminChallenge::OneTime(m) => println!("{}", m.password.as_str()),
+    match authority.admin_challenge("cli", binding, Want::WhatTheModeGives).await? {
+        AdminChallenge::OneTime(m, _) => println!("{}", m.password.as_str()),
         AdminChallenge::Single(p) => println!("{}", p.as_str()),
-        AdminChallenge::CacheFull => bail!(
-            "The password cache is full: {} unused passwords are outstanding (challenge.password_max). Use one, revoke one, or wait for one to expire.",
-            authority.config().challenge.password_max
+        AdminChallenge::BadBinding(why) => bail!("{why}"),
+        AdminChallenge::CacheFull(max) => bail!(
+            "The password cache is full: {max} unused passwords are outstanding (challenge.password_max). Use one, revoke one, or wait for one to expire."
         ),
         AdminChallenge::NotIssued(mode) => {
             bail!(
@@ -663,16 +664,18 @@ async fn challenge_new(dir: &Path, binding: Binding) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The CLI is run by the server's administrator: it sees every challenge.
+const CLI_VIEWER: Viewer<'static> = Viewer { name: "cli", admin: true };
+
 async fn challenge_show(dir: &Path, id: &str) -> anyhow::Result<()> {
-    let store = open_store(dir).await?;
-    let row = store.challenge(id, unix(clock().now())).await?.with_context(|| format!("no challenge with id {id}"))?;
+    let authority = authority(dir).await?;
+    let row = authority.challenge_for(&CLI_VIEWER, id).await?.with_context(|| format!("no challenge with id {id}"))?;
     println!("{}", serde_json::to_string_pretty(&row)?);
     Ok(())
 }
 
 async fn challenge_revoke(dir: &Path, id: &str) -> anyhow::Result<()> {
-    let store = open_store(dir).await?;
-    if !store.revoke_challenge(id, unix(clock().now())).await? {
+    if !authority(dir).await?.revoke_challenge_for(&CLI_VIEWER, id).await? {
         bail!("no outstanding challenge with id {id}");
     }
     eprintln!("challenge {id} revoked");
@@ -680,37 +683,13 @@ async fn challenge_revoke(dir: &Path, id: &str) -> anyhow::Result<()> {
 }
 
 async fn challenge_rotate(dir: &Path) -> anyhow::Result<()> {
-    let authority = authority(dir).await?;
-    let c = &authority.config().challenge;
-    if c.mode != config::ChallengeMode::Single {
-        bail!("challenge.mode is {:?}: only the single password is rotated", c.mode.name());
-    }
-    let p = authority.rotate_single_password().await?;
+    let p = authority(dir).await?.rotate_single_password().await?;
     println!("{}", p.as_str());
     Ok(())
 }
 
-/// Config and store of an initialised data directory, for commands that need no keys.
-pub(crate) async fn open_store(dir: &Path) -> anyhow::Result<Arc<dyn store::Store>> {
-    if !dir.join(config::FILE).exists() {
-        bail!(
-            "{} is not a scepd data directory (no {}): run scepd init --data-dir {}",
-            dir.display(),
-            config::FILE,
-            dir.display()
-        );
-    }
-    let config = Config::load(dir)?;
-    let store = store::open(&config.database_url, config.auto_migrate)
-        .await
-        .with_context(|| format!("cannot open the database {}", redact_url(&config.database_url)))?;
-    Ok(store)
-}
-
 async fn challenge_list(dir: &Path, json: bool) -> anyhow::Result<()> {
-    let store = open_store(dir).await?;
-    let now = unix(clock().now());
-    let rows = store.list_challenges(now).await?;
+    let rows = authority(dir).await?.challenges_for(&CLI_VIEWER).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
@@ -723,8 +702,7 @@ async fn challenge_list(dir: &Path, json: bool) -> anyhow::Result<()> {
 }
 
 async fn cert_list(dir: &Path, limit: u32, json: bool) -> anyhow::Result<()> {
-    let store = open_store(dir).await?;
-    let rows = store.list_certificates(limit).await?;
+    let rows = authority(dir).await?.certificates("", limit).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
@@ -737,13 +715,23 @@ async fn cert_list(dir: &Path, limit: u32, json: bool) -> anyhow::Result<()> {
 }
 
 async fn cert_show(dir: &Path, serial: &str) -> anyhow::Result<()> {
-    let store = open_store(dir).await?;
-    let serial = serial.trim().trim_start_matches("0x").replace(':', "").to_ascii_uppercase();
-    let row = store.certificate(&serial).await?.with_context(|| format!("no certificate with serial {serial}"))?;
+    let serial: Serial = serial.trim().trim_start_matches("0x").parse().map_err(anyhow::Error::msg)?;
+    let row = authority(dir)
+        .await?
+        .certificate(&serial)
+        .await?
+        .with_context(|| format!("no certificate with serial {serial}"))?;
     let cert = crate::ca::cert_from_der(&row.der).context("the stored certificate does not decode")?;
     use der::EncodePem;
     print!("{}", cert.to_pem(der::pem::LineEnding::LF)?);
     Ok(())
+}
+
+/// `scepd request list --status`: one status, or all.
+type StatusFilter = Option<PendingStatus>;
+
+fn status_filter(s: &str) -> Result<StatusFilter, crate::vocab::UnknownWord> {
+    if s == "all" { Ok(None) } else { s.parse().map(Some) }
 }
 
 /// An RFC 3339 time as unix seconds.

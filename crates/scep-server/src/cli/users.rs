@@ -4,11 +4,8 @@ use std::io::BufRead;
 
 use anyhow::{Context, bail};
 
-use std::time::SystemTime;
-
-use super::{UserCommand, open_store};
-use crate::accounts::{self, Permission};
-use crate::authority::unix;
+use super::{UserCommand, authority};
+use crate::accounts::Permission;
 
 pub(super) async fn run(cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
@@ -17,13 +14,8 @@ pub(super) async fn run(cmd: UserCommand) -> anyhow::Result<()> {
             let perms: Vec<String> =
                 Permission::parse_list(&permissions)?.iter().map(|p| p.name().to_owned()).collect();
             let password = read_password()?;
-            let added = if ntlm {
-                // The NT hash is sealed under a key derived from the CA key.
-                super::authority(&dir.data_dir).await?.add_user(&name, &password, &perms, true).await?
-            } else {
-                let store = open_store(&dir.data_dir).await?;
-                accounts::add_user(store.as_ref(), &name, &password, &perms, None, unix(SystemTime::now())).await?
-            };
+            // With --ntlm, the NT hash is sealed under a key derived from the CA key.
+            let added = authority(&dir.data_dir).await?.add_user(&name, &password, &perms, ntlm).await?;
             if !added {
                 bail!("user {name:?} exists; use scepd user passwd to change the password");
             }
@@ -31,31 +23,25 @@ pub(super) async fn run(cmd: UserCommand) -> anyhow::Result<()> {
             eprintln!("user {name} added with permissions {}{how}", perms.join(","));
         }
         UserCommand::List { dir } => {
-            let store = open_store(&dir.data_dir).await?;
-            for u in store.list_users().await? {
+            for u in authority(&dir.data_dir).await?.users().await? {
                 let ntlm = if u.nt_secret.is_some() { "\tntlm" } else { "" };
                 println!("{}\t{}{ntlm}", u.name, u.permissions.join(","));
             }
         }
         UserCommand::Remove { dir, name } => {
-            let store = open_store(&dir.data_dir).await?;
-            if !store.remove_user(&name).await? {
+            if !authority(&dir.data_dir).await?.remove_user(&name).await? {
                 bail!("no user {name:?}");
             }
             eprintln!("user {name} removed");
         }
         UserCommand::Passwd { dir, name, password_stdin: _, ntlm, no_ntlm } => {
-            let store = open_store(&dir.data_dir).await?;
-            let user = store.user(&name).await?.with_context(|| format!("no user {name:?}"))?;
+            let authority = authority(&dir.data_dir).await?;
+            let user = authority.user(&name).await?.with_context(|| format!("no user {name:?}"))?;
             // A user enabled for NTLM stays so (its NT hash follows the password) unless
             // told otherwise; the NT hash of an old password never stays behind.
             let keep_ntlm = !no_ntlm && (ntlm || user.nt_secret.is_some());
             let password = read_password()?;
-            let changed = if keep_ntlm {
-                super::authority(&dir.data_dir).await?.set_password(&name, &password, true).await?
-            } else {
-                accounts::set_password(store.as_ref(), &name, &password, None).await?
-            };
+            let changed = authority.set_password(&name, &password, keep_ntlm).await?;
             if !changed {
                 bail!("no user {name:?}");
             }

@@ -11,7 +11,7 @@ use md5::Digest;
 use super::AppState;
 use super::auth::{self, Transport};
 use crate::accounts::Permission;
-use crate::authority::AdminChallenge;
+use crate::authority::{AdminChallenge, Want};
 use crate::store::Binding;
 
 /// Whether `path` is the admin page (case-insensitive, with or without the slash, and
@@ -88,22 +88,22 @@ pub(super) async fn page(
         tracing::warn!(user = user.0.name, "admin page refused: no enroll permission");
         return html(&message_page(NO_PERMISSION));
     }
-    let cfg = &state.authority.config().challenge;
     let thumb = thumbprint(&state.authority.pki().ca.ca.cert.to_der().unwrap_or_default());
-    match state.authority.admin_challenge(&user.0.name, Binding::default()).await {
-        Ok(AdminChallenge::OneTime(m)) => html(&password_page(
+    match state.authority.admin_challenge(&user.0.name, Binding::default(), Want::WhatTheModeGives).await {
+        Ok(AdminChallenge::OneTime(m, minutes)) => html(&password_page(
             &thumb,
             &m.password,
             &format!(
                 "This password can be used only once and will expire within {} minutes. <P> Each enrollment requires a new challenge password. You can refresh this web page to obtain a new challenge password. </P>",
-                cfg.password_validity_minutes
+                minutes
             ),
         )),
         Ok(AdminChallenge::Single(p)) => {
             html(&password_page(&thumb, &p, "This password can be used multiple times and will not expire. </P>"))
         }
-        Ok(AdminChallenge::CacheFull) => html(&message_page(CACHE_FULL)),
-        // The admin page asks for no binding, so Unbindable cannot come back here.
+        Ok(AdminChallenge::CacheFull(_)) => html(&message_page(CACHE_FULL)),
+        // The admin page asks for no binding, so neither binding refusal comes back here.
+        Ok(AdminChallenge::BadBinding(_)) => html(&message_page(NO_PERMISSION)),
         Ok(AdminChallenge::NotIssued(mode) | AdminChallenge::Unbindable(mode)) => {
             html(&message_page(&format!("This server issues no challenge passwords (challenge mode {}).", mode.name())))
         }

@@ -19,8 +19,9 @@ use super::AppState;
 use super::auth::{self, Admin, Enroll, Need, Transport};
 use crate::accounts::Permission;
 use crate::authority::decide::{DecideError, Decision};
-use crate::authority::{AdminChallenge, unix};
+use crate::authority::{AdminChallenge, Want, unix};
 use crate::store::{Binding, ChallengeRow};
+use crate::vocab::{CertStatus, PendingStatus, Serial, Via};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -100,17 +101,8 @@ pub(super) async fn create(
         }
     };
     let binding = Binding { subject: req.subject, sans: req.sans, template: req.template };
-    if let Err(e) = binding.validate(&state.authority.config().templates) {
-        return error(StatusCode::BAD_REQUEST, &e);
-    }
-    if state.authority.config().challenge.mode != crate::config::ChallengeMode::OneTime {
-        return error(
-            StatusCode::CONFLICT,
-            "challenge.mode is not one-time: this server issues no one-time challenges",
-        );
-    }
-    match state.authority.admin_challenge(&user.0.name, binding.clone()).await {
-        Ok(AdminChallenge::OneTime(m)) => {
+    match state.authority.admin_challenge(&user.0.name, binding.clone(), Want::OneTime).await {
+        Ok(AdminChallenge::OneTime(m, _)) => {
             let now = unix(state.authority.now());
             let mut v = json!({
                 "id": m.id,
@@ -126,8 +118,11 @@ pub(super) async fn create(
             }
             json_response(StatusCode::CREATED, v)
         }
-        Ok(AdminChallenge::CacheFull) => error(StatusCode::CONFLICT, "The password cache is full."),
-        Ok(_) => error(StatusCode::CONFLICT, "no one-time challenge was issued"),
+        Ok(AdminChallenge::CacheFull(_)) => error(StatusCode::CONFLICT, "The password cache is full."),
+        Ok(AdminChallenge::BadBinding(why)) => error(StatusCode::BAD_REQUEST, &why),
+        Ok(AdminChallenge::NotIssued(_) | AdminChallenge::Unbindable(_) | AdminChallenge::Single(_)) => {
+            error(StatusCode::CONFLICT, "challenge.mode is not one-time: this server issues no one-time challenges")
+        }
         Err(e) => unavailable(&e, "API: cannot issue a challenge"),
     }
 }
@@ -182,12 +177,17 @@ fn viewer(user: &auth::User) -> crate::authority::challenge::Viewer<'_> {
 /// `GET /api/v1/requests[?status=pending]`: requests that went through approval.
 pub(super) async fn requests(State(state): State<AppState>, _admin: ApiUser<Admin>, uri: axum::http::Uri) -> Response {
     // `all` (or no status) lists every request, as `scepd request list --status all` does.
-    let status = uri
+    let status = match uri
         .query()
         .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("status=")))
         .filter(|s| *s != "all")
-        .map(str::to_owned);
-    match state.authority.pending_requests(status.as_deref()).await {
+        .map(str::parse::<PendingStatus>)
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("status {e}, or all")),
+    };
+    match state.authority.pending_requests(status).await {
         Ok(rows) => json_response(StatusCode::OK, json!({ "requests": rows })),
         Err(e) => unavailable(&e, "API: list requests failed"),
     }
@@ -202,7 +202,7 @@ pub(super) async fn decide(
     let Some(decision) = Decision::from_name(&decision) else {
         return error(StatusCode::NOT_FOUND, "use approve or reject");
     };
-    match state.authority.decide_pending(&id, decision, &user.0.name, "api").await {
+    match state.authority.decide_pending(&id, decision, &user.0.name, Via::Api).await {
         Ok(_) => json_response(StatusCode::OK, json!({ "id": id, "status": decision.status() })),
         Err(DecideError::NotPending) => error(StatusCode::NOT_FOUND, "no pending request with this id"),
         Err(DecideError::Store(e)) => unavailable(&e, "API: decision failed"),
@@ -240,10 +240,13 @@ pub(super) async fn revoke_certificate(
             );
         }
     };
+    let Ok(serial) = serial.parse::<Serial>() else {
+        return error(StatusCode::BAD_REQUEST, "not a serial number: use hex, like 5A3F09");
+    };
     match state.authority.revoke(&serial, reason).await {
         Ok(()) => {
-            tracing::info!(serial, user = user.0.name, "revoked through the API");
-            json_response(StatusCode::OK, json!({ "serial": serial.to_ascii_uppercase(), "status": "revoked" }))
+            tracing::info!(serial = serial.as_str(), user = user.0.name, "revoked through the API");
+            json_response(StatusCode::OK, json!({ "serial": serial, "status": CertStatus::Revoked }))
         }
         Err(crate::authority::RevokeError::NotFound(_)) => {
             error(StatusCode::NOT_FOUND, "no certificate with this serial")
@@ -279,16 +282,19 @@ pub(super) async fn apple_profile(
     };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let url = url.unwrap_or_else(|| format!("{}://{host}/certsrv/mscep/mscep.dll", if tls { "https" } else { "http" }));
-    let challenge = match state.authority.admin_challenge(&user.0.name, Binding::default()).await {
-        Ok(AdminChallenge::OneTime(m)) => m.password.to_string(),
-        Ok(AdminChallenge::Single(p)) => p.to_string(),
-        Ok(AdminChallenge::CacheFull) => return error(StatusCode::CONFLICT, "The password cache is full."),
-        Ok(AdminChallenge::NotIssued(_) | AdminChallenge::Unbindable(_)) => String::new(),
-        Err(e) => {
-            tracing::warn!(error = %e, "API: cannot issue a challenge for a profile");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable");
-        }
-    };
+    let challenge =
+        match state.authority.admin_challenge(&user.0.name, Binding::default(), Want::WhatTheModeGives).await {
+            Ok(AdminChallenge::OneTime(m, _)) => m.password.to_string(),
+            Ok(AdminChallenge::Single(p)) => p.to_string(),
+            Ok(AdminChallenge::CacheFull(_)) => return error(StatusCode::CONFLICT, "The password cache is full."),
+            Ok(AdminChallenge::NotIssued(_) | AdminChallenge::Unbindable(_) | AdminChallenge::BadBinding(_)) => {
+                String::new()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "API: cannot issue a challenge for a profile");
+                return error(StatusCode::SERVICE_UNAVAILABLE, "service unavailable");
+            }
+        };
     let p = crate::profile::AppleProfile {
         url,
         name: "scepd".into(),

@@ -59,7 +59,7 @@ impl Need for Admin {
 /// Refuse credentials over plain HTTP from other hosts unless allowed.
 pub fn require_secure(state: &AppState, transport: Option<Transport>, peer: SocketAddr) -> Result<(), Response> {
     let tls = transport.is_some_and(|t| t.tls);
-    if tls || peer.ip().is_loopback() || state.authority.config().admin.allow_plain_http {
+    if tls || peer.ip().is_loopback() || state.settings.admin.allow_plain_http {
         return Ok(());
     }
     Err((
@@ -91,7 +91,7 @@ pub async fn authenticate(
             Err(ntlm::Step::Offer) => Err(unauthorized(state)),
         };
     }
-    let basic = state.authority.config().admin.allow_basic;
+    let basic = state.settings.admin.allow_basic;
     if let Some((name, password)) = basic_credentials(headers).filter(|_| basic) {
         return check_password(state, &name, password, peer).await.map_err(|e| refusal(state, e));
     }
@@ -126,7 +126,7 @@ fn refusal(state: &AppState, e: LoginError) -> Response {
 
 /// 401 offering Negotiate, NTLM and (when allowed) Basic, in the order IIS offers them.
 fn unauthorized(state: &AppState) -> Response {
-    let admin = &state.authority.config().admin;
+    let admin = &state.settings.admin;
     let mut r = (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/plain")], "Authentication required.\n")
         .into_response();
     let h = r.headers_mut();

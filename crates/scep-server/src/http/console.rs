@@ -18,8 +18,9 @@ use base64::Engine as _;
 use super::AppState;
 use super::auth::{self, Admin, Enroll, LoginError, Need, Transport};
 use crate::accounts::Permission;
-use crate::authority::{AdminChallenge, reason_from_name, unix};
+use crate::authority::{AdminChallenge, Want, reason_from_name, unix};
 use crate::store::{AuditFilter, Binding, UserRow};
+use crate::vocab::{AuditOutcome, CertStatus, PendingStatus, Serial, Via};
 
 const COOKIE: &str = "scepd_console";
 /// Session lifetime.
@@ -340,19 +341,24 @@ pub(super) async fn overview(State(state): State<AppState>, Console { s, .. }: C
         row("Next CA", &n.ca);
     }
     body.push_str("</table></div>");
-    for (title, outcome) in [("Recent enrollments", "issued"), ("Recent failures", "failure")] {
-        let rows = state
-            .authority
-            .audit(&AuditFilter { outcome: Some(outcome.into()), limit: 10, ..AuditFilter::default() })
-            .await
-            .unwrap_or_default();
+    for (title, outcome) in [("Recent enrollments", AuditOutcome::Issued), ("Recent failures", AuditOutcome::Failure)] {
+        let rows =
+            state.authority.audit(&AuditFilter { outcome: Some(outcome), limit: 10, ..AuditFilter::default() }).await;
         body.push_str(&format!("<h2>{title}</h2>"));
         body.push_str(&audit_table(&rows));
     }
     html(StatusCode::OK, page("Overview", Some(&s), &body))
 }
 
-fn audit_table(rows: &[crate::store::AuditEntry]) -> String {
+/// Audit rows as a table; a store that did not answer is said so, not shown as empty.
+fn audit_table(rows: &crate::store::StoreResult<Vec<crate::store::AuditEntry>>) -> String {
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "console: the audit trail cannot be read");
+            return "<p class=\"warn\">The audit trail cannot be read now: the database did not answer.</p>".into();
+        }
+    };
     let mut out = String::from(
         "<div class=\"wrap\"><table class=\"audit\"><tr><th>Time</th><th>From</th><th>Type</th><th>Transaction</th><th>Outcome</th><th>Subject</th><th>Serial</th><th>Reason</th></tr>",
     );
@@ -368,7 +374,7 @@ fn audit_table(rows: &[crate::store::AuditEntry]) -> String {
             esc(&r.requester),
             esc(r.message_type.as_deref().unwrap_or("-")),
             esc(r.transaction_id.as_deref().unwrap_or("-")),
-            esc(&r.outcome),
+            r.outcome,
             r.fail_info.as_deref().map(|f| format!(" ({})", esc(f))).unwrap_or_default(),
             esc(r.subject.as_deref().unwrap_or("")),
             esc(r.reason.as_deref().unwrap_or("")),
@@ -399,7 +405,7 @@ pub(super) async fn certificates(
             "<tr><td><a class=\"mono\" href=\"/console/certificates/{0}\">{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
             esc(&r.serial),
             esc(&r.subject),
-            esc(&r.status),
+            r.status,
             fmt_time(r.not_after),
             esc(&r.template)
         ));
@@ -413,7 +419,11 @@ pub(super) async fn certificate(
     Console { s, .. }: Console<Admin>,
     Path(serial): Path<String>,
 ) -> Response {
-    let Ok(Some(c)) = state.authority.certificate(&serial).await else {
+    let found = match serial.parse::<Serial>() {
+        Ok(serial) => state.authority.certificate(&serial).await,
+        Err(_) => Ok(None),
+    };
+    let Ok(Some(c)) = found else {
         return html(StatusCode::NOT_FOUND, page("Certificate", Some(&s), "<p>No such certificate.</p>"));
     };
     let sha256 = hex::encode_upper(scep::attr::DigestAlg::Sha256.digest(&c.der));
@@ -427,7 +437,7 @@ pub(super) async fn certificate(
         esc(&c.sans.join(", ")),
         fmt_time(c.not_before),
         fmt_time(c.not_after),
-        esc(&c.status),
+        c.status,
         c.revoked_at.map(|t| format!(" at {}", fmt_time(t))).unwrap_or_default(),
         esc(&c.template),
         esc(&c.transaction_id),
@@ -435,7 +445,7 @@ pub(super) async fn certificate(
         esc(c.renews_serial.as_deref().unwrap_or("-")),
         sha256
     );
-    if c.status == "valid" {
+    if c.status == CertStatus::Valid {
         body.push_str(&format!(
             "<form method=\"post\" action=\"/console/certificates/{}/revoke\" class=\"box\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <label>Reason <select name=\"reason\" id=\"reason\"><option>unspecified</option><option>keyCompromise</option><option>affiliationChanged</option>\
@@ -459,10 +469,13 @@ pub(super) async fn revoke(
         return r;
     }
     let reason = field(&f, "reason").and_then(reason_from_name);
+    let Ok(serial) = serial.parse::<Serial>() else {
+        return html(StatusCode::NOT_FOUND, page("Certificate", Some(&s), "<p>No such certificate.</p>"));
+    };
     match state.authority.revoke(&serial, reason).await {
         Ok(()) => {
-            tracing::info!(serial, user = s.user.name, "revoked from the console");
-            redirect(&format!("/console/certificates/{}", serial.to_ascii_uppercase()))
+            tracing::info!(serial = serial.as_str(), user = s.user.name, "revoked from the console");
+            redirect(&format!("/console/certificates/{serial}"))
         }
         Err(e) => html(
             StatusCode::CONFLICT,
@@ -472,7 +485,7 @@ pub(super) async fn revoke(
 }
 
 pub(super) async fn requests(State(state): State<AppState>, Console { s, .. }: Console<Admin>) -> Response {
-    let rows = state.authority.pending_requests(Some("pending")).await.unwrap_or_default();
+    let rows = state.authority.pending_requests(Some(PendingStatus::Pending)).await.unwrap_or_default();
     let mut body = String::from(
         "<div class=\"wrap\"><table><tr><th>Created</th><th>Subject</th><th>SANs</th><th>Template</th><th>From</th><th></th></tr>",
     );
@@ -514,7 +527,7 @@ pub(super) async fn decide(
     let Some(decision) = crate::authority::decide::Decision::from_name(&what) else {
         return html(StatusCode::NOT_FOUND, page("Pending requests", Some(&s), "<p>Use approve or reject.</p>"));
     };
-    match state.authority.decide_pending(&id, decision, &s.user.name, "console").await {
+    match state.authority.decide_pending(&id, decision, &s.user.name, Via::Console).await {
         Ok(_) => redirect("/console/requests"),
         Err(crate::authority::decide::DecideError::NotPending) => html(
             StatusCode::NOT_FOUND,
@@ -581,12 +594,15 @@ pub(super) async fn create_challenge(
         .map(str::to_owned)
         .collect();
     let binding = Binding { subject, sans: (!sans.is_empty()).then_some(sans), template: None };
-    if let Err(e) = binding.validate(&state.authority.config().templates) {
-        let shown = format!("<p class=\"warn\">{}</p>", esc(&e));
-        return html(StatusCode::BAD_REQUEST, page("Challenges", Some(&s), &challenges_body(&state, &s, &shown).await));
-    }
-    let shown = match state.authority.admin_challenge(&s.user.name, binding).await {
-        Ok(AdminChallenge::OneTime(m)) => format!(
+    let shown = match state.authority.admin_challenge(&s.user.name, binding, Want::WhatTheModeGives).await {
+        Ok(AdminChallenge::BadBinding(e)) => {
+            let shown = format!("<p class=\"warn\">{}</p>", esc(&e));
+            return html(
+                StatusCode::BAD_REQUEST,
+                page("Challenges", Some(&s), &challenges_body(&state, &s, &shown).await),
+            );
+        }
+        Ok(AdminChallenge::OneTime(m, _)) => format!(
             "<div class=\"box\"><p>New one-time challenge (shown once; valid until {}):</p><p class=\"secret\" id=\"password\">{}</p></div>",
             fmt_time(m.expires_at),
             esc(&m.password)
@@ -595,7 +611,7 @@ pub(super) async fn create_challenge(
             "<div class=\"box\"><p>The single password:</p><p class=\"secret\" id=\"password\">{}</p></div>",
             esc(&p)
         ),
-        Ok(AdminChallenge::CacheFull) => "<p class=\"warn\">The password cache is full.</p>".into(),
+        Ok(AdminChallenge::CacheFull(_)) => "<p class=\"warn\">The password cache is full.</p>".into(),
         Ok(AdminChallenge::NotIssued(m)) => format!("<p>This server issues no challenges (mode {}).</p>", m.name()),
         Ok(AdminChallenge::Unbindable(m)) => format!(
             "<p class=\"warn\">Only one-time challenges can be bound to a subject or SANs; challenge mode is {}.</p>",
@@ -615,21 +631,29 @@ pub(super) async fn audit(State(state): State<AppState>, Console { s, .. }: Cons
     let filter = AuditFilter {
         transaction_id: get("transaction"),
         subject: get("subject"),
-        serial: get("serial").map(|s| s.to_ascii_uppercase()),
-        outcome: get("outcome"),
+        serial: get("serial").map(|s| s.parse::<Serial>().map_or(s, |s| s.as_str().to_owned())),
+        outcome: get("outcome").and_then(|o| o.parse().ok()),
         limit: 200,
         ..AuditFilter::default()
     };
-    let rows = state.authority.audit(&filter).await.unwrap_or_default();
+    let rows = state.authority.audit(&filter).await;
     let v = |o: &Option<String>| esc(o.as_deref().unwrap_or(""));
+    let outcomes: String = AuditOutcome::ALL
+        .iter()
+        .map(|o| {
+            let selected = if filter.outcome == Some(*o) { " selected" } else { "" };
+            format!("<option{selected}>{o}</option>")
+        })
+        .collect();
     let body = format!(
         "<form method=\"get\" action=\"/console/audit\" class=\"box\"><input name=\"transaction\" placeholder=\"transactionID\" value=\"{}\"> \
          <input name=\"subject\" id=\"audit-subject\" placeholder=\"subject contains\" value=\"{}\"> <input name=\"serial\" placeholder=\"serial\" value=\"{}\"> \
-         <select name=\"outcome\"><option value=\"\">any outcome</option><option>issued</option><option>success</option><option>pending</option><option>failure</option><option>unreadable</option></select> \
+         <select name=\"outcome\"><option value=\"\">any outcome</option>{}</select> \
          <button id=\"filter\">Filter</button></form>{}",
         v(&filter.transaction_id),
         v(&filter.subject),
         v(&filter.serial),
+        outcomes,
         audit_table(&rows)
     );
     html(StatusCode::OK, page("Audit trail", Some(&s), &body))

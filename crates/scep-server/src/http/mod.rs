@@ -43,22 +43,32 @@ pub struct AppState {
     pub passwords: Arc<crate::accounts::PasswordPool>,
     /// NTLM exchanges and NTLM-authenticated connections.
     ntlm: Arc<ntlm::Sessions>,
+    /// The listeners' own settings.
+    settings: Arc<Settings>,
+}
+
+/// What the HTTP layer itself is configured with: how the admin page and the API
+/// authenticate, and the limits of every listener. Decisions are the authority's.
+struct Settings {
+    admin: crate::config::AdminConfig,
+    limits: crate::config::LimitsConfig,
 }
 
 impl AppState {
-    /// State for `authority`, with its login throttle from the configuration.
-    pub fn new(authority: Arc<Authority>) -> Self {
-        let t = &authority.config().throttle;
+    /// State for `authority`, with the login throttle, authentication and limits of `config`.
+    pub fn new(authority: Arc<Authority>, config: &crate::config::Config) -> Self {
+        let t = &config.throttle;
         let login_throttle = Arc::new(Throttle::new(t.max_failures, Duration::from_secs(t.window_secs)));
-        let ntlm = Arc::new(ntlm::Sessions::new(authority.config().limits.max_connections));
+        let ntlm = Arc::new(ntlm::Sessions::new(config.limits.max_connections));
         let passwords = Arc::new(crate::accounts::PasswordPool::for_this_machine());
-        AppState { authority, login_throttle, passwords, ntlm }
+        let settings = Arc::new(Settings { admin: config.admin.clone(), limits: config.limits.clone() });
+        AppState { authority, login_throttle, passwords, ntlm, settings }
     }
 }
 
 /// Build the router with every limit applied.
 pub fn router(state: AppState) -> Router {
-    let limits = state.authority.config().limits.clone();
+    let limits = state.settings.limits.clone();
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -106,7 +116,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     println!("scepd listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    let limits = state.authority.config().limits.clone();
+    let limits = state.settings.limits.clone();
     let sessions = state.ntlm.clone();
     listener::serve(listener, None, router(state), sessions, &limits, shutdown).await
 }
@@ -119,7 +129,7 @@ pub async fn serve_tls(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    let limits = state.authority.config().limits.clone();
+    let limits = state.settings.limits.clone();
     println!("scepd listening on https://{addr}");
     tracing::info!(%addr, "listening (TLS)");
     let (slot, source) = setup.renewal();

@@ -147,7 +147,7 @@ pub async fn step(state: &AppState, conn: u64, scheme: Scheme, token: &[u8], pee
         let now = state.authority.now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut nonce = [0u8; 8];
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| Step::Refused(LoginError::Unavailable))?;
-        let cfg = &state.authority.config().admin;
+        let cfg = &state.settings.admin;
         let identity = server::Identity::new(&cfg.ntlm_domain, &cfg.ntlm_domain, "");
         // FILETIME: 100 ns units since 1601.
         let filetime = (now + 11_644_473_600) * 10_000_000;

@@ -11,6 +11,7 @@ use scep::operation::{self, Operation, Query};
 
 use super::{AppState, plain};
 use crate::authority::PkiReply;
+use crate::vocab::Via;
 
 /// The NDES information page, shown for a plain GET of the SCEP URL.
 const INFO_PAGE: &str = "<HTML><Head><Meta HTTP-Equiv=\"Content-Type\" Content=\"text/html; charset=UTF-8\">\r\n\
@@ -36,7 +37,7 @@ pub fn is_scep_path(path: &str) -> bool {
 }
 
 pub(super) async fn handle(state: &AppState, peer: SocketAddr, method: Method, uri: Uri, body: Bytes) -> Response {
-    let limits = &state.authority.config().limits;
+    let limits = &state.settings.limits;
     if uri.to_string().len() > limits.max_uri_bytes {
         return plain(StatusCode::URI_TOO_LONG, "The request URI is too long.\n");
     }
@@ -71,14 +72,14 @@ pub(super) async fn handle(state: &AppState, peer: SocketAddr, method: Method, u
             if body.is_empty() {
                 return plain(StatusCode::BAD_REQUEST, "The request body is empty.\n");
             }
-            pki(state, body.to_vec(), peer, "POST", endpoint_template(state, uri.path())).await
+            pki(state, body.to_vec(), peer, Via::Post, endpoint_template(state, uri.path())).await
         }
         (Operation::PkiOperation, &Method::GET) => {
             let Some(msg) = query.message.as_deref().filter(|m| !m.is_empty()) else {
                 return plain(StatusCode::BAD_REQUEST, "Missing message parameter.\n");
             };
             match operation::decode_message(msg) {
-                Ok(bytes) => pki(state, bytes, peer, "GET", endpoint_template(state, uri.path())).await,
+                Ok(bytes) => pki(state, bytes, peer, Via::Get, endpoint_template(state, uri.path())).await,
                 Err(_) => plain(StatusCode::BAD_REQUEST, "The message parameter is not base64.\n"),
             }
         }
@@ -90,16 +91,10 @@ pub(super) async fn handle(state: &AppState, peer: SocketAddr, method: Method, u
 fn endpoint_template(state: &AppState, path: &str) -> Option<String> {
     let rest = path.strip_prefix("/scep/")?;
     let name = rest.split('/').next()?;
-    state.authority.config().templates.contains(name).then(|| name.to_owned())
+    state.authority.has_template(name).then(|| name.to_owned())
 }
 
-async fn pki(
-    state: &AppState,
-    bytes: Vec<u8>,
-    peer: SocketAddr,
-    via: &'static str,
-    template: Option<String>,
-) -> Response {
+async fn pki(state: &AppState, bytes: Vec<u8>, peer: SocketAddr, via: Via, template: Option<String>) -> Response {
     match state.authority.pki_operation(bytes, peer.ip().to_string(), via, template).await {
         PkiReply::CertRep(der) => with_type(operation::CONTENT_TYPE_PKI_MESSAGE, der),
         PkiReply::Unreadable => plain(StatusCode::BAD_REQUEST, "The request is not a valid SCEP message.\n"),

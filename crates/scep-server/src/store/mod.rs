@@ -10,6 +10,8 @@ use async_trait::async_trait;
 
 pub use sql::{Backend, SqlStore};
 
+pub use crate::vocab::{AuditOutcome, CertStatus, PendingStatus, Via};
+
 /// Store errors. The text goes to logs only.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -95,8 +97,8 @@ pub struct CertificateRow {
     pub template: String,
     /// The challenge consumed, by id.
     pub challenge_id: Option<String>,
-    /// `valid` or `revoked`.
-    pub status: String,
+    /// Revoked or not.
+    pub status: CertStatus,
     /// Revocation time, unix seconds.
     pub revoked_at: Option<i64>,
     /// RFC 5280 reason code.
@@ -299,8 +301,8 @@ pub struct PendingRow {
     pub renews_serial: Option<String>,
     /// The one-time challenge it used, by id.
     pub challenge_id: Option<String>,
-    /// pending, approved, rejected, issued.
-    pub status: String,
+    /// Where it is.
+    pub status: PendingStatus,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -347,7 +349,7 @@ pub struct CrlRow {
 }
 
 /// One PKIOperation as the audit trail keeps it.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct AuditEntry {
     /// Random id.
     pub id: String,
@@ -355,8 +357,8 @@ pub struct AuditEntry {
     pub at: i64,
     /// Client address.
     pub requester: String,
-    /// GET or POST.
-    pub via: String,
+    /// How it came in.
+    pub via: Via,
     /// transactionID, when the message was readable.
     pub transaction_id: Option<String>,
     /// PKCSReq, RenewalReq, CertPoll, GetCert, GetCRL.
@@ -365,8 +367,8 @@ pub struct AuditEntry {
     pub subject: Option<String>,
     /// Template used.
     pub template: Option<String>,
-    /// issued, pending, success (GetCert, GetCRL, a resent request), failure, unreadable.
-    pub outcome: String,
+    /// What became of it.
+    pub outcome: AuditOutcome,
     /// failInfo name on failure.
     pub fail_info: Option<String>,
     /// Why, as the log says (never a secret).
@@ -389,7 +391,7 @@ pub struct AuditFilter {
     /// Exact serial.
     pub serial: Option<String>,
     /// Exact outcome.
-    pub outcome: Option<String>,
+    pub outcome: Option<AuditOutcome>,
     /// From (unix seconds, inclusive).
     pub since: Option<i64>,
     /// To (unix seconds, exclusive).
@@ -472,7 +474,7 @@ pub trait Store: Send + Sync {
     /// A pending request by id.
     async fn pending(&self, id: &str) -> StoreResult<Option<PendingRow>>;
     /// Requests with `status` (all when `None`), newest first.
-    async fn list_pending(&self, status: Option<&str>) -> StoreResult<Vec<PendingRow>>;
+    async fn list_pending(&self, status: Option<PendingStatus>) -> StoreResult<Vec<PendingRow>>;
     /// Move a `pending` request to `approved` or `rejected`; `false` if it was not pending.
     async fn decide_pending(&self, id: &str, approve: bool, by: &str, now: i64) -> StoreResult<bool>;
     /// Append entries to the audit trail, in one transaction.

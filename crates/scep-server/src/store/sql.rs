@@ -16,6 +16,7 @@ use super::{
     EarlierRecord, IssuedRecord, NewChallenge, NewUser, PendingRow, RecordError, RevokeOutcome, RevokedEntry, Store,
     StoreError, StoreResult, UserRow,
 };
+use crate::vocab::{AuditOutcome, PendingStatus};
 
 /// Migrations compiled into the binary, so that one file is all there is to deploy.
 #[derive(Debug)]
@@ -193,7 +194,7 @@ fn row_to_cert(r: &AnyRow) -> StoreResult<CertificateRow> {
         serial: r.try_get("serial")?,
         ca_id: r.try_get("ca_id")?,
         subject: r.try_get("subject")?,
-        sans: serde_json::from_str(&sans).unwrap_or_default(),
+        sans: json(&sans, "sans")?,
         not_before: r.try_get("not_before")?,
         not_after: r.try_get("not_after")?,
         issued_at: r.try_get("issued_at")?,
@@ -201,13 +202,24 @@ fn row_to_cert(r: &AnyRow) -> StoreResult<CertificateRow> {
         requester: r.try_get("requester")?,
         template: r.try_get("template")?,
         challenge_id: r.try_get("challenge_id")?,
-        status: r.try_get("status")?,
+        status: word(r, "status")?,
         revoked_at: r.try_get("revoked_at")?,
         revocation_reason: r.try_get("revocation_reason")?,
         renews_serial: r.try_get("renews_serial")?,
         signer_sha256: r.try_get("signer_sha256")?,
         der: r.try_get("der")?,
     })
+}
+
+/// A column holding one of a vocabulary's words; anything else is a corrupt row.
+fn word<T: std::str::FromStr>(r: &AnyRow, column: &'static str) -> StoreResult<T> {
+    let v: String = r.try_get(column)?;
+    v.parse().map_err(|_| StoreError::Corrupt(column))
+}
+
+/// A column holding JSON; JSON that does not read is a corrupt row, never "nothing".
+fn json<T: serde::de::DeserializeOwned>(v: &str, column: &'static str) -> StoreResult<T> {
+    serde_json::from_str(v).map_err(|_| StoreError::Corrupt(column))
 }
 
 const CHALLENGE_COLUMNS: &str =
@@ -227,7 +239,7 @@ fn row_to_challenge(r: &AnyRow, now: i64) -> StoreResult<ChallengeRow> {
         used_serial: r.try_get("used_serial")?,
         binding: Binding {
             subject: r.try_get("bound_subject")?,
-            sans: sans.and_then(|s| serde_json::from_str(&s).ok()),
+            sans: sans.map(|s| json(&s, "bound_sans")).transpose()?,
             template: r.try_get("template")?,
         },
     })
@@ -246,13 +258,13 @@ fn row_to_pending(r: &AnyRow) -> StoreResult<PendingRow> {
         csr: r.try_get("csr")?,
         signer_der: r.try_get("signer_der")?,
         subject: r.try_get("subject")?,
-        sans: serde_json::from_str(&sans).unwrap_or_default(),
+        sans: json(&sans, "sans")?,
         requester: r.try_get("requester")?,
         template: r.try_get("template")?,
         message_type: r.try_get("message_type")?,
         renews_serial: r.try_get("renews_serial")?,
         challenge_id: r.try_get("challenge_id")?,
-        status: r.try_get("status")?,
+        status: word(r, "status")?,
         created_at: r.try_get("created_at")?,
         decided_at: r.try_get("decided_at")?,
         decided_by: r.try_get("decided_by")?,
@@ -596,7 +608,7 @@ impl Store for SqlStore {
         .bind(&row.message_type)
         .bind(&row.renews_serial)
         .bind(&row.challenge_id)
-        .bind(&row.status)
+        .bind(row.status.as_str())
         .bind(row.created_at)
         .execute(&mut *tx)
         .await
@@ -620,11 +632,15 @@ impl Store for SqlStore {
         row.as_ref().map(row_to_pending).transpose()
     }
 
-    async fn list_pending(&self, status: Option<&str>) -> StoreResult<Vec<PendingRow>> {
+    async fn list_pending(&self, status: Option<PendingStatus>) -> StoreResult<Vec<PendingRow>> {
         let sql = format!(
             "SELECT {PENDING_COLUMNS} FROM pending_requests WHERE (CAST($1 AS TEXT) IS NULL OR status = $2) ORDER BY created_at DESC LIMIT 1000"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status).bind(status).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(status.map(PendingStatus::as_str))
+            .bind(status.map(PendingStatus::as_str))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(row_to_pending).collect()
     }
 
@@ -653,12 +669,12 @@ impl Store for SqlStore {
             .bind(&e.id)
             .bind(e.at)
             .bind(&e.requester)
-            .bind(&e.via)
+            .bind(e.via.as_str())
             .bind(&e.transaction_id)
             .bind(&e.message_type)
             .bind(&e.subject)
             .bind(&e.template)
-            .bind(&e.outcome)
+            .bind(e.outcome.as_str())
             .bind(&e.fail_info)
             .bind(&e.reason)
             .bind(&e.serial)
@@ -688,8 +704,8 @@ impl Store for SqlStore {
         .bind(f.subject.as_ref().map(|s| format!("%{}%", s.replace(['%', '_'], ""))))
         .bind(&f.serial)
         .bind(&f.serial)
-        .bind(&f.outcome)
-        .bind(&f.outcome)
+        .bind(f.outcome.map(AuditOutcome::as_str))
+        .bind(f.outcome.map(AuditOutcome::as_str))
         .bind(f.since.unwrap_or(i64::MIN))
         .bind(f.until.unwrap_or(i64::MAX))
         .bind(i64::from(if f.limit == 0 { 100 } else { f.limit }))
@@ -701,12 +717,12 @@ impl Store for SqlStore {
                     id: r.try_get("id")?,
                     at: r.try_get("at")?,
                     requester: r.try_get("requester")?,
-                    via: r.try_get("via")?,
+                    via: word(r, "via")?,
                     transaction_id: r.try_get("transaction_id")?,
                     message_type: r.try_get("message_type")?,
                     subject: r.try_get("subject")?,
                     template: r.try_get("template")?,
-                    outcome: r.try_get("outcome")?,
+                    outcome: word(r, "outcome")?,
                     fail_info: r.try_get("fail_info")?,
                     reason: r.try_get("reason")?,
                     serial: r.try_get("serial")?,
