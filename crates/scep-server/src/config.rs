@@ -527,6 +527,11 @@ impl Config {
         Self::validate(data_dir, raw)
     }
 
+    /// The configuration `text` (scepd.toml's contents) gives, validated like a file's.
+    pub fn from_toml(data_dir: &Path, text: &str) -> anyhow::Result<Self> {
+        Self::validate(data_dir, toml::from_str(text).context("not valid scepd.toml")?)
+    }
+
     fn validate(data_dir: &Path, raw: RawConfig) -> anyhow::Result<Self> {
         let listen: SocketAddr = raw
             .listen

@@ -93,6 +93,16 @@ impl Authority {
             renews_serial: row.renews_serial.clone(),
         };
         self.store.record_audit(&[entry]).await?;
+        if let Some(hook) = &self.webhook {
+            hook.enqueue(super::webhook::Event::Decided {
+                transaction_id: row.transaction_id.clone(),
+                id: id.to_owned(),
+                status: decision.status(),
+                by: by.to_owned(),
+                via,
+                subject: row.subject.clone(),
+            });
+        }
         Ok(row)
     }
 }

@@ -7,6 +7,8 @@ mod crl;
 pub mod decide;
 mod enroll;
 mod envelopes;
+#[cfg(test)]
+mod policy_tests;
 mod queries;
 pub mod refusal;
 pub(crate) mod sealed;

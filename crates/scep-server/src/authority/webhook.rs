@@ -76,6 +76,21 @@ pub enum Event {
         /// The CSR, base64 DER, when the request got as far as one.
         csr: Option<String>,
     },
+    /// An administrator approved or rejected a request that waited for approval.
+    Decided {
+        /// transactionID of the request.
+        transaction_id: String,
+        /// The pending request's id.
+        id: String,
+        /// `approved` or `rejected`.
+        status: crate::vocab::PendingStatus,
+        /// Who decided.
+        by: String,
+        /// `api`, `console` or `cli`.
+        via: crate::vocab::Via,
+        /// The request's subject.
+        subject: String,
+    },
 }
 
 /// The seam: a webhook client.
@@ -88,8 +103,4 @@ pub trait Webhook: Send + Sync {
     /// notifier, and no task is spawned per event. Delivery is best effort: a full
     /// queue drops the event (logged and counted), a failure is logged, never retried.
     fn enqueue(&self, event: Event);
-    /// The same as [`Webhook::enqueue`], for callers written when telling was awaited.
-    async fn notify(&self, event: &Event) {
-        self.enqueue(event.clone());
-    }
 }

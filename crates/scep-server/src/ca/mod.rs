@@ -319,6 +319,36 @@ impl Ca {
     }
 }
 
+/// A CA for the policy tests, in memory: generated once per test process (key
+/// generation is what costs), then copied key by key.
+#[cfg(test)]
+pub(crate) fn test_ca() -> Ca {
+    static MATERIAL: std::sync::OnceLock<Vec<(Certificate, Vec<u8>)>> = std::sync::OnceLock::new();
+    let m = MATERIAL.get_or_init(|| {
+        let now = SystemTime::now();
+        let subject = Name::from_str("CN=Policy Test CA,O=scepd").expect("subject");
+        let ca = new_ca(&subject, KeyType::EcP256, now, x509::days(3650)).expect("CA");
+        let ra = RaProfile { validity: x509::days(365), request_agent_eku: false };
+        let (sign, encrypt) = new_ras(&ca, now, ra).expect("RAs");
+        let secret = PrivateKey::generate(KeyType::EcP256).expect("secret");
+        [&ca, &sign, &encrypt]
+            .into_iter()
+            .map(|k| (k.cert.clone(), k.key.pkcs8_der().to_vec()))
+            .chain([(ca.cert.clone(), secret.pkcs8_der().to_vec())])
+            .collect()
+    });
+    let kc = |i: usize| KeyedCert { cert: m[i].0.clone(), key: PrivateKey::from_pkcs8_der(&m[i].1).expect("key") };
+    Ca {
+        ca: kc(0),
+        ra_sign: kc(1),
+        ra_encrypt: kc(2),
+        previous: vec![],
+        previous_ra: vec![],
+        next: None,
+        secret: Zeroizing::new(m[3].1.clone()),
+    }
+}
+
 /// A self-signed CA.
 fn new_ca(subject: &Name, key_type: KeyType, now: SystemTime, validity: Duration) -> anyhow::Result<KeyedCert> {
     let key = PrivateKey::generate(key_type)?;
