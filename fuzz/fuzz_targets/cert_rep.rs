@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
         request_cipher: Some(cipher),
     };
     let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
-    let bytes = cert_rep(&reply, &outcome, &f.signer, &f.signer_cert, now).expect("a reply can always be built");
+    let bytes = cert_rep(&reply, &outcome, &f.signer, &f.signer_cert, scep::response::Env::system(now)).expect("a reply can always be built");
     let rep = ParsedCertRep::parse(&bytes, &trusted, &reply.recipient, &f.ra_key).expect("our own reply parses");
     assert_eq!(rep.transaction_id, Some(TransactionId::new(transaction_id)));
     assert_eq!(rep.recipient_nonce, Some(Nonce(nonce)));

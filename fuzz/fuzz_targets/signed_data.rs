@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
                 let f = scepd_fuzz::fixed();
                 let now = std::time::SystemTime::UNIX_EPOCH;
                 let info = FailInfo::BadMessageCheck;
-                assert!(failure_rep(to, info, "unreadable", &f.signer, &f.signer_cert, now).is_ok(), "no FAILURE");
+                assert!(failure_rep(to, info, "unreadable", &f.signer, &f.signer_cert, scep::response::Env::system(now)).is_ok(), "no FAILURE");
             }
             return;
         }
@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let failure = Outcome::Failure(FailInfo::BadMessageCheck, "request rejected".into());
     // The transactionID is echoed whatever its characters: answering must not fail.
     let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
-    assert!(cert_rep(&reply, &failure, &f.signer, &f.signer_cert, now).is_ok(), "no FAILURE reply");
+    assert!(cert_rep(&reply, &failure, &f.signer, &f.signer_cert, scep::response::Env::system(now)).is_ok(), "no FAILURE reply");
     let success = Outcome::Success { certificates: vec![f.ra_cert.clone()], crls: vec![] };
-    let _ = cert_rep(&reply, &success, &f.signer, &f.signer_cert, now);
+    let _ = cert_rep(&reply, &success, &f.signer, &f.signer_cert, scep::response::Env::system(now));
 });

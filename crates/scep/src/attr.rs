@@ -225,9 +225,12 @@ pub struct Nonce(pub Vec<u8>);
 impl Nonce {
     /// A fresh 16-byte nonce from the system CSPRNG.
     pub fn random() -> crate::Result<Self> {
-        let mut n = vec![0u8; 16];
-        aws_lc_rs::rand::fill(&mut n)?;
-        Ok(Nonce(n))
+        Self::from_random(&crate::crypto::SystemRandom)
+    }
+
+    /// A fresh 16-byte nonce from `random`.
+    pub fn from_random(random: &dyn crate::crypto::SecureRandom) -> crate::Result<Self> {
+        Ok(Nonce(crate::crypto::random_from(random, 16)?))
     }
 }
 

@@ -464,19 +464,25 @@ fn cbc_decrypt(cipher: ContentCipher, key: &[u8], iv: &[u8], ct: &[u8]) -> Resul
 
 /// Build an EnvelopedData ContentInfo (DER) holding `content` for `recipient`,
 /// key transport RSA PKCS#1 v1.5, content encrypted with `cipher` in CBC mode.
-pub(crate) fn envelope(content: &[u8], recipient: &SignerCert, cipher: ContentCipher) -> Result<Vec<u8>> {
+pub(crate) fn envelope(
+    content: &[u8],
+    recipient: &SignerCert,
+    cipher: ContentCipher,
+    random: &dyn crypto::SecureRandom,
+) -> Result<Vec<u8>> {
     if cipher == ContentCipher::Des {
         return Err(Error::UnsupportedAlgorithm("single DES is never sent".into()));
     }
-    let key = Zeroizing::new(crypto::random_bytes(cipher.key_len())?);
+    let key = Zeroizing::new(crypto::random_from(random, cipher.key_len())?);
     seal(
         content,
         recipient,
         &EnvelopeSpec { cipher, key: &key, transport: KeyTransport::RsaPkcs1, encrypted_key: None, pad: true },
+        random,
     )
 }
 
-/// Chosen parts of an envelope, for [`envelope_with`].
+/// Chosen parts of an envelope, for `envelope_with` (feature `testing`).
 #[derive(Clone, Debug)]
 pub struct EnvelopeSpec<'a> {
     /// Content cipher.
@@ -491,17 +497,24 @@ pub struct EnvelopeSpec<'a> {
     pub pad: bool,
 }
 
-/// Build an EnvelopedData from chosen parts. Clients use it for RSA-OAEP; tests use
-/// it for envelopes a correct client never makes.
+/// Build an EnvelopedData from chosen parts: RSA-OAEP key transport, and envelopes
+/// a correct client never makes (a chosen encrypted key, no padding), for tests of
+/// what a server does with them. Not part of the protocol API: feature `testing`.
+#[cfg(feature = "testing")]
 pub fn envelope_with(content: &[u8], recipient: &Certificate, spec: &EnvelopeSpec<'_>) -> Result<Vec<u8>> {
-    seal(content, &SignerCert::from_certificate(recipient)?, spec)
+    seal(content, &SignerCert::from_certificate(recipient)?, spec, &crypto::SystemRandom)
 }
 
-/// [`envelope_with`] for a recipient read leniently.
-fn seal(content: &[u8], recipient: &SignerCert, spec: &EnvelopeSpec<'_>) -> Result<Vec<u8>> {
+/// An envelope of `spec` for a recipient read leniently.
+fn seal(
+    content: &[u8],
+    recipient: &SignerCert,
+    spec: &EnvelopeSpec<'_>,
+    random: &dyn crypto::SecureRandom,
+) -> Result<Vec<u8>> {
     let (cipher, key, pad) = (spec.cipher, spec.key, spec.pad);
     use aws_lc_rs::cipher::{EncryptingKey, EncryptionContext, PaddedBlockEncryptingKey, UnboundCipherKey};
-    let iv = crypto::random_bytes(cipher.block_len())?;
+    let iv = crypto::random_from(random, cipher.block_len())?;
     let ctx = || -> Result<EncryptionContext> {
         Ok(if cipher.block_len() == 16 {
             EncryptionContext::Iv128(<[u8; 16]>::try_from(iv.as_slice()).map_err(|_| Error::Crypto("iv"))?.into())

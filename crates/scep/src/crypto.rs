@@ -423,6 +423,33 @@ impl signature::Signer<RawSignature> for BuilderSigner<'_> {
     }
 }
 
+/// Where replies get their random bytes (content keys, IVs, nonces): the system's
+/// generator in production ([`SystemRandom`]); a fixed source where a reply must be
+/// reproduced byte for byte, as a golden fixture. RSA key transport pads inside
+/// aws-lc with the system generator whatever this says, so only replies without an
+/// envelope (PENDING, FAILURE) are fully reproducible.
+pub trait SecureRandom: Send + Sync {
+    /// Fill `out`.
+    fn fill(&self, out: &mut [u8]) -> Result<()>;
+}
+
+/// The system CSPRNG (aws-lc's).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemRandom;
+
+impl SecureRandom for SystemRandom {
+    fn fill(&self, out: &mut [u8]) -> Result<()> {
+        Ok(aws_lc_rs::rand::fill(out)?)
+    }
+}
+
+/// `n` bytes from `random`.
+pub fn random_from(random: &dyn SecureRandom, n: usize) -> Result<Vec<u8>> {
+    let mut v = vec![0u8; n];
+    random.fill(&mut v)?;
+    Ok(v)
+}
+
 /// Random bytes from the system CSPRNG.
 pub fn random_bytes(n: usize) -> Result<Vec<u8>> {
     let mut v = vec![0u8; n];

@@ -7,7 +7,7 @@
 //! ```no_run
 //! use scep::crypto::PrivateKey;
 //! use scep::request::{Body, PkiMessage};
-//! use scep::response::{Outcome, cert_rep};
+//! use scep::response::{Env, Outcome, cert_rep};
 //! use x509_cert::Certificate;
 //!
 //! /// Answer one PKIOperation with the RA key and certificate.
@@ -21,7 +21,7 @@
 //!         },
 //!         Err(e) => Outcome::Failure(e.fail_info(), "request rejected".into()),
 //!     };
-//!     cert_rep(&reply, &outcome, ra_key, ra_cert, std::time::SystemTime::now())
+//!     cert_rep(&reply, &outcome, ra_key, ra_cert, Env::system(std::time::SystemTime::now()))
 //! }
 //! ```
 #![forbid(unsafe_code)]

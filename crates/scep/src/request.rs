@@ -296,12 +296,18 @@ pub struct RequestBuilder<'a> {
 impl RequestBuilder<'_> {
     /// Encode, encrypt and sign.
     pub fn build(&self) -> Result<Vec<u8>> {
-        self.build_with_envelope(c::envelope(self.body, &SignerCert::from_certificate(self.recipient)?, self.cipher)?)
+        let recipient = SignerCert::from_certificate(self.recipient)?;
+        self.sign(c::envelope(self.body, &recipient, self.cipher, &crate::crypto::SystemRandom)?)
     }
 
-    /// Sign a ready-made envelope (see [`crate::cms::envelope_with`]) instead of
-    /// encrypting `body`.
+    /// Sign a ready-made envelope (see `cms::envelope_with`) instead of encrypting
+    /// `body`: for tests of what a server does with envelopes a client never makes.
+    #[cfg(feature = "testing")]
     pub fn build_with_envelope(&self, envelope: Vec<u8>) -> Result<Vec<u8>> {
+        self.sign(envelope)
+    }
+
+    fn sign(&self, envelope: Vec<u8>) -> Result<Vec<u8>> {
         let attrs: Vec<Attribute> = vec![
             c::attr_value(oid::MESSAGE_TYPE, &PrintableString::new(&self.message_type.code().to_string())?)?,
             c::attr_value(oid::TRANSACTION_ID, &PrintableString::new(self.transaction_id.as_str())?)?,

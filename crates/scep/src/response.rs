@@ -8,7 +8,7 @@ use x509_cert::{Certificate, attr::Attribute, crl::CertificateList};
 
 use crate::attr::{ContentCipher, FailInfo, MessageType, Nonce, PkiStatus, TransactionId, oid};
 use crate::cms as c;
-use crate::crypto::{Decrypter, Signer};
+use crate::crypto::{Decrypter, SecureRandom, Signer, SystemRandom};
 use crate::csr::decode_string;
 use crate::error::{Error, Result};
 use crate::request::{FailureAddress, ReplyTo};
@@ -30,6 +30,25 @@ pub enum Outcome {
     Failure(FailInfo, String),
 }
 
+/// What a reply takes from outside: the time it is signed at (signingTime) and where
+/// its random bytes come from (the senderNonce, the content key and IV), as rustls's
+/// `TimeProvider` and `CryptoProvider::secure_random` give them. With a fixed source,
+/// a PENDING or FAILURE CertRep is reproduced byte for byte.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    /// signingTime.
+    pub now: SystemTime,
+    /// Random bytes.
+    pub random: &'a dyn SecureRandom,
+}
+
+impl Env<'static> {
+    /// At `now`, with the system CSPRNG.
+    pub fn system(now: SystemTime) -> Self {
+        Env { now, random: &SystemRandom }
+    }
+}
+
 /// Build and sign a CertRep for `reply` with `outcome`, signed by `signer` whose
 /// certificate (one of those GetCACert returns) is `signer_cert`.
 ///
@@ -40,7 +59,7 @@ pub fn cert_rep(
     outcome: &Outcome,
     signer: &dyn Signer,
     signer_cert: &Certificate,
-    now: SystemTime,
+    env: Env<'_>,
 ) -> Result<Vec<u8>> {
     let address =
         FailureAddress { transaction_id: reply.transaction_id.clone(), sender_nonce: reply.sender_nonce.clone() };
@@ -48,14 +67,14 @@ pub fn cert_rep(
         Outcome::Success { certificates, crls } => {
             let inner = c::certs_only(certificates, crls)?;
             let cipher = reply.request_cipher.map_or(ContentCipher::Aes256, ContentCipher::reply_cipher);
-            Some(c::envelope(&inner, &reply.recipient, cipher)?)
+            Some(c::envelope(&inner, &reply.recipient, cipher, env.random)?)
         }
         // FAILURE and PENDING carry no envelope, but an empty eContent rather than none:
         // OpenSSL's PKCS7_verify (certmonger, sscep) takes absent content for detached
         // content and refuses the reply ("no content"); RFC 5652 allows either.
         Outcome::Failure(..) | Outcome::Pending => Some(Vec::new()),
     };
-    signed(&address, outcome, content, signer, signer_cert, now)
+    signed(&address, outcome, content, signer, signer_cert, env)
 }
 
 /// A CertRep FAILURE for a message that could not be read beyond its transactionID
@@ -66,21 +85,22 @@ pub fn failure_rep(
     text: &str,
     signer: &dyn Signer,
     signer_cert: &Certificate,
-    now: SystemTime,
+    env: Env<'_>,
 ) -> Result<Vec<u8>> {
-    signed(to, &Outcome::Failure(info, text.to_owned()), Some(Vec::new()), signer, signer_cert, now)
+    signed(to, &Outcome::Failure(info, text.to_owned()), Some(Vec::new()), signer, signer_cert, env)
 }
 
 /// The signed CertRep: the SCEP attributes for `outcome` over `content`, with
-/// signingTime `now` (as micromdm's and Go's pkcs7 write it; Windows clients log it).
+/// signingTime `env.now` (as micromdm's and Go's pkcs7 write it; Windows clients log it).
 fn signed(
     to: &FailureAddress,
     outcome: &Outcome,
     content: Option<Vec<u8>>,
     signer: &dyn Signer,
     signer_cert: &Certificate,
-    now: SystemTime,
+    env: Env<'_>,
 ) -> Result<Vec<u8>> {
+    let now = env.now;
     let status = match outcome {
         Outcome::Success { .. } => PkiStatus::Success,
         Outcome::Failure(..) => PkiStatus::Failure,
@@ -90,7 +110,7 @@ fn signed(
         c::attr_value(oid::MESSAGE_TYPE, &PrintableString::new(&MessageType::CertRep.code().to_string())?)?,
         c::attr_value(oid::PKI_STATUS, &PrintableString::new(&status.code().to_string())?)?,
         c::attr_value(oid::TRANSACTION_ID, &transaction_id_value(&to.transaction_id)?)?,
-        c::attr_value(oid::SENDER_NONCE, &OctetString::new(Nonce::random()?.0)?)?,
+        c::attr_value(oid::SENDER_NONCE, &OctetString::new(Nonce::from_random(env.random)?.0)?)?,
         c::attr_value(oid::RECIPIENT_NONCE, &OctetString::new(to.sender_nonce.0.clone())?)?,
         // RFC 5652 section 11.3: UTCTime through 2049, GeneralizedTime after.
         c::attr_value(oid::SIGNING_TIME, &x509_cert::time::Time::try_from(now)?)?,

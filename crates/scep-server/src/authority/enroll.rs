@@ -537,7 +537,7 @@ impl Authority {
                     &Outcome::Success { certificates, crls: vec![] },
                     &signer.key,
                     &signer.cert,
-                    now,
+                    scep::response::Env::system(now),
                 )?;
                 Ok((cert, rep))
             });

@@ -24,7 +24,7 @@ use scep::attr::{DigestAlg, MessageType};
 use scep::caps::{Capabilities, Capability};
 use scep::crypto::Decrypter;
 use scep::request::{Body, PkiMessage, ReplyTo, Request, Unreadable};
-use scep::response::{Outcome, cert_rep, failure_rep};
+use scep::response::{Env, Outcome, cert_rep, failure_rep};
 use tracing::{info, warn};
 use x509_cert::Certificate;
 
@@ -359,7 +359,7 @@ impl Authority {
                 let signed = tokio::task::spawn_blocking(move || {
                     let signer = pki.reply_signer();
                     let r = Refusal::Unverifiable;
-                    failure_rep(&address, r.fail_info(), &r.text(), &signer.key, &signer.cert, now)
+                    failure_rep(&address, r.fail_info(), &r.text(), &signer.key, &signer.cert, Env::system(now))
                 })
                 .await;
                 return match signed {
@@ -427,7 +427,7 @@ impl Authority {
                 let now = self.clock.now();
                 tokio::task::spawn_blocking(move || {
                     let signer = pki.reply_signer();
-                    cert_rep(&reply, &outcome, &signer.key, &signer.cert, now)
+                    cert_rep(&reply, &outcome, &signer.key, &signer.cert, Env::system(now))
                 })
                 .await
             }
